@@ -18,7 +18,7 @@ typedef struct bufpool_stats {
 	uint64_t puts;	    /* blocks given back */
 	uint64_t mallocs;   /* blocks that had to come from malloc */
 	uint64_t cached;    /* blocks on this thread's free lists now */
-	uint64_t in_use;    /* blocks handed out and not given back */
+	int64_t in_use;     /* gets minus puts on this thread (a block may be put on another) */
 } bufpool_stats;
 
 /* A block of at least want bytes (*cap says how many); NULL when out of

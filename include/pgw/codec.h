@@ -30,9 +30,11 @@ typedef struct pgw_value {
 } pgw_value;
 
 /*
- * A validated run of items exactly as on the wire (after the count, if
- * any). Fixed-size items are read with pgw_array_i16/i32; variable ones
- * with an iterator. Nothing is copied.
+ * A validated run of items exactly as on the wire: after the count for
+ * counted arrays, before the closing zero byte for terminated lists
+ * (error fields, startup parameters, SASL mechanisms). Fixed-size items
+ * are read with pgw_array_i16/i32, others with an iterator. Nothing is
+ * copied.
  */
 typedef struct pgw_array {
 	const uint8_t *ptr;
