@@ -141,6 +141,17 @@ void pgw_decoder_init(pgw_decoder *d, pgw_direction dir, uint32_t max_message);
 pgw_status pgw_decode(pgw_decoder *d, const uint8_t *buf, size_t len, pgw_msg *msg,
 		      size_t *consumed, pgw_error *err);
 
+/*
+ * Framing only: like pgw_decode, with the same limits and errors, but the
+ * body is not looked at (msg->body is left alone; startup packets and SSL
+ * answers are decoded whole all the same). For relaying messages whose
+ * content the caller does not need; pgw_decode_msg_body finishes the job
+ * for the ones it does.
+ */
+pgw_status pgw_frame(pgw_decoder *d, const uint8_t *buf, size_t len, pgw_msg *msg,
+		     size_t *consumed, pgw_error *err);
+pgw_status pgw_decode_msg_body(pgw_msg *msg, pgw_error *err);
+
 /* Decode one message body whose kind is already known. */
 pgw_status pgw_decode_body(pgw_msg_id id, const uint8_t *body, size_t len, pgw_msg_body *out,
 			   pgw_error *err);

@@ -220,15 +220,23 @@ static pgw_frame_rule rule_for(const pgw_decoder *d, uint8_t type)
 	}
 }
 
-pgw_status pgw_decode(pgw_decoder *d, const uint8_t *buf, size_t len, pgw_msg *msg,
-		      size_t *consumed, pgw_error *err)
+/*
+ * The framing half of pgw_decode: the message's id and extent, with the
+ * body left undecoded. body_done says whether the caller still has to run
+ * the body machine.
+ */
+static pgw_status frame(pgw_decoder *d, const uint8_t *buf, size_t len, pgw_msg *msg,
+			size_t *consumed, pgw_error *err, bool *body_done)
 {
 	*consumed = 0;
+	*body_done = false;
 	switch (d->phase) {
 	case PGW_PH_STARTUP:
+		*body_done = true;
 		return decode_startup(d, buf, len, msg, consumed, err);
 	case PGW_PH_SSL_ANSWER:
 	case PGW_PH_GSSENC_ANSWER:
+		*body_done = true;
 		return decode_ssl_answer(d, buf, len, msg, consumed, err);
 	default:
 		break;
@@ -256,33 +264,47 @@ pgw_status pgw_decode(pgw_decoder *d, const uint8_t *buf, size_t len, pgw_msg *m
 		d->need = (uint32_t)total;
 		return PGW_NEED_MORE;
 	}
-	const uint8_t *body = buf + 5;
-	size_t blen = mlen - 4;
+	/* From here on a fault is in the body: an ERROR, and the stream
+	 * itself stays in step. */
+	*consumed = total;
 	pgw_msg_id id = rule.id;
 	if (id == PGW_MSG_NONE) {
 		/* Authentication requests: the subtype is the first Int32. */
-		if (blen < 4) {
-			pgw_fail_at(err, PGW_AT_INT);
-			*consumed = total;
-			return PGW_ERR;
-		}
-		id = pgw_auth_request_id((int32_t)rd32(body));
-		if (id == PGW_MSG_NONE) {
-			pgw_fail(err, "08P01", "unsupported authentication request %d",
-				 (int)(int32_t)rd32(body));
-			*consumed = total;
-			return PGW_ERR;
-		}
+		if (mlen < 8)
+			return pgw_fail_at(err, PGW_AT_INT);
+		int32_t tag = (int32_t)rd32(buf + 5);
+		id = pgw_auth_request_id(tag);
+		if (id == PGW_MSG_NONE)
+			return pgw_fail(err, "08P01", "unsupported authentication request %d", (int)tag);
 	}
-	/* A malformed body is an ERROR; the stream itself stays in step. */
-	*consumed = total;
-	if (pgw_decode_body(id, body, blen, &msg->body, err) != PGW_OK)
-		return PGW_ERR;
 	msg->id = id;
 	msg->type = type;
 	msg->raw = buf;
 	msg->raw_len = (uint32_t)total;
 	return PGW_OK;
+}
+
+pgw_status pgw_frame(pgw_decoder *d, const uint8_t *buf, size_t len, pgw_msg *msg,
+		     size_t *consumed, pgw_error *err)
+{
+	bool body_done;
+	return frame(d, buf, len, msg, consumed, err, &body_done);
+}
+
+pgw_status pgw_decode(pgw_decoder *d, const uint8_t *buf, size_t len, pgw_msg *msg,
+		      size_t *consumed, pgw_error *err)
+{
+	bool body_done;
+	pgw_status st = frame(d, buf, len, msg, consumed, err, &body_done);
+	if (st != PGW_OK || body_done)
+		return st;
+	return pgw_decode_msg_body(msg, err);
+}
+
+pgw_status pgw_decode_msg_body(pgw_msg *msg, pgw_error *err)
+{
+	size_t hdr = msg->type ? 5 : 4;
+	return pgw_decode_body(msg->id, msg->raw + hdr, msg->raw_len - hdr, &msg->body, err);
 }
 
 bool pgw_next_value(pgw_iter *it, pgw_value *out)
