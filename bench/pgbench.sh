@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# pgbench.sh - pgbench through multigateway vs PgBouncer vs PostgreSQL directly.
+#
+# Starts a throwaway PostgreSQL 15 (as the postgres OS user, loopback only),
+# runs `pgbench -i -s $BENCH_SCALE` directly, then starts the gateway
+# (--pool-mode transaction --pool-size $BENCH_POOL_SIZE) and PgBouncer
+# (pool_mode=transaction, default_pool_size=$BENCH_POOL_SIZE, auth_type=trust,
+# loopback + unix socket in the temp dir), and runs interleaved rounds
+#     direct -> gateway -> pgbouncer   (x $BENCH_ROUNDS)
+# of `pgbench -n -S -M MODE -c $BENCH_CLIENTS -j $BENCH_THREADS -T $BENCH_SECONDS`.
+# Prints TPS per round and target, the median per target, and the median
+# ratios gateway/direct and gateway/pgbouncer. Everything is torn down at exit.
+#
+# Usage (as root):  bench/pgbench.sh [simple|extended|prepared]
+#
+# Environment (defaults):
+#   BENCH_MODE=simple      pgbench -M (the first argument wins)
+#   BENCH_ROUNDS=3         rounds of direct, gateway, pgbouncer
+#   BENCH_SECONDS=10       -T per run
+#   BENCH_CLIENTS=16       -c
+#   BENCH_THREADS=2        -j
+#   BENCH_POOL_SIZE=8      gateway --pool-size and pgbouncer default_pool_size
+#   BENCH_SCALE=10         pgbench -i -s
+#   BENCH_WORKERS=         gateway --workers (unset: the gateway's default)
+#   BENCH_TPCB=0           1: TPC-B-like transactions instead of -S
+#   BENCH_TARGETS=direct,gateway,pgbouncer
+#   PGW_GATEWAY=<repo>/build/multigateway   gateway binary; if it is missing
+#                          the gateway rows say so and the rest still runs
+#
+# Needs Debian packages postgresql-15 and python3-psycopg2; pgbouncer is
+# installed with apt-get if missing. Exit status: 0 ok, 1 a direct/gateway
+# run failed, 2 setup problem.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PY=/usr/bin/python3
+MODE=${1:-${BENCH_MODE:-simple}}
+
+die() { echo "pgbench.sh: $*" >&2; exit 2; }
+
+case "$MODE" in simple|extended|prepared) ;; *) die "mode must be simple, extended or prepared (got '$MODE')";; esac
+[ "$(id -u)" = 0 ] || die "must run as root (PostgreSQL and PgBouncer run via runuser -u postgres)"
+[ -x "$PY" ] || die "missing $PY"
+[ -x /usr/lib/postgresql/15/bin/pgbench ] || die "missing PostgreSQL 15 (apt-get install postgresql-15)"
+"$PY" -c 'import psycopg2' 2>/dev/null || die "missing python3-psycopg2 (apt-get install python3-psycopg2)"
+
+if ! [ -x /usr/sbin/pgbouncer ] && ! command -v pgbouncer >/dev/null 2>&1; then
+    echo "pgbench.sh: installing pgbouncer" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q pgbouncer >/dev/null 2>&1 \
+        || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q pgbouncer >/dev/null; } \
+        || echo "pgbench.sh: could not install pgbouncer; its rows will say n/a" >&2
+fi
+
+args=(--mode "$MODE"
+      --rounds "${BENCH_ROUNDS:-3}"
+      --duration "${BENCH_SECONDS:-10}"
+      --clients "${BENCH_CLIENTS:-16}"
+      --threads "${BENCH_THREADS:-2}"
+      --pool-size "${BENCH_POOL_SIZE:-8}"
+      --scale "${BENCH_SCALE:-10}"
+      --targets "${BENCH_TARGETS:-direct,gateway,pgbouncer}")
+[ -n "${BENCH_WORKERS:-}" ] && args+=(--workers "$BENCH_WORKERS")
+[ "${BENCH_TPCB:-0}" = 1 ] && args+=(--tpcb)
+
+exec "$PY" "$ROOT/tests/integration/bench_pgbench.py" "${args[@]}"

@@ -1,0 +1,148 @@
+/*
+ * A main() for the fuzz targets without libFuzzer: runs
+ * LLVMFuzzerTestOneInput once per file named on the command line (a
+ * directory: once per file in it), or once on all of stdin when there are
+ * none. Each input is handed over in an exactly sized heap block, so ASan
+ * sees a read past its end.
+ *
+ * Built with afl-clang-fast/afl-clang-lto it also runs AFL++'s persistent
+ * mode (shared-memory test cases, many per process) when given no files.
+ *
+ * Replay or AFL++ builds, without CMake's PGW_FUZZ (after a normal build in
+ * build/, which generates build/gen):
+ *   gcc -g -fsanitize=address,undefined -Iinclude -Isrc/codec -Ibuild/gen -Itests/unit \
+ *       fuzz/fuzz_frontend.c fuzz/fuzz_common.c fuzz/standalone_main.c \
+ *       src/codec/bufpool.c src/codec/buffers.c src/codec/frame.c \
+ *       build/gen/pgw_bodies.c build/gen/pgw_encode.c -o fuzz_frontend_replay
+ *   (fuzz_roundtrip also needs build/gen/pgw_vectors.c)
+ * or with CMake: -DPGW_FUZZ=ON -DPGW_FUZZ_STANDALONE=ON and CC=afl-clang-fast.
+ */
+#include <dirent.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
+
+static int run_stream(FILE *f, const char *name)
+{
+	size_t cap = 65536, len = 0;
+	uint8_t *buf = malloc(cap);
+	if (!buf)
+		return -1;
+	for (;;) {
+		if (len == cap) {
+			uint8_t *nb = realloc(buf, cap *= 2);
+			if (!nb) {
+				free(buf);
+				return -1;
+			}
+			buf = nb;
+		}
+		size_t got = fread(buf + len, 1, cap - len, f);
+		if (got == 0)
+			break;
+		len += got;
+	}
+	if (ferror(f)) {
+		fprintf(stderr, "%s: read error\n", name);
+		free(buf);
+		return -1;
+	}
+	/* Exactly sized, so a read past the end is out of bounds. */
+	uint8_t *exact = malloc(len ? len : 1);
+	if (!exact) {
+		free(buf);
+		return -1;
+	}
+	memcpy(exact, buf, len);
+	free(buf);
+	LLVMFuzzerTestOneInput(exact, len);
+	free(exact);
+	return 0;
+}
+
+static int run_path(const char *path, size_t *count)
+{
+	struct stat st;
+	if (stat(path, &st) != 0) {
+		perror(path);
+		return -1;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		DIR *dir = opendir(path);
+		if (!dir) {
+			perror(path);
+			return -1;
+		}
+		int rc = 0;
+		struct dirent *e;
+		while ((e = readdir(dir)) != NULL && rc == 0) {
+			if (e->d_name[0] == '.')
+				continue;
+			size_t n = strlen(path) + strlen(e->d_name) + 2;
+			char *sub = malloc(n);
+			if (!sub) {
+				rc = -1;
+				break;
+			}
+			snprintf(sub, n, "%s/%s", path, e->d_name);
+			rc = run_path(sub, count);
+			free(sub);
+		}
+		closedir(dir);
+		return rc;
+	}
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		perror(path);
+		return -1;
+	}
+	int rc = run_stream(f, path);
+	fclose(f);
+	if (rc == 0)
+		(*count)++;
+	return rc;
+}
+
+#ifdef __AFL_FUZZ_TESTCASE_LEN
+__AFL_FUZZ_INIT();
+#endif
+
+int main(int argc, char **argv)
+{
+	if (LLVMFuzzerInitialize)
+		LLVMFuzzerInitialize(&argc, &argv);
+	size_t count = 0;
+	int files = 0;
+	for (int i = 1; i < argc; i++) {
+		if (argv[i][0] == '-' && argv[i][1] != '\0')
+			continue; /* libFuzzer-style flags: ignored */
+		files++;
+		if (run_path(argv[i], &count) != 0)
+			return 1;
+	}
+	if (files > 0) {
+		fprintf(stderr, "ran %zu inputs\n", count);
+		return 0;
+	}
+#ifdef __AFL_FUZZ_TESTCASE_LEN
+	__AFL_INIT();
+	const unsigned char *shm = __AFL_FUZZ_TESTCASE_BUF;
+	while (__AFL_LOOP(10000)) {
+		size_t len = (size_t)__AFL_FUZZ_TESTCASE_LEN;
+		uint8_t *exact = malloc(len ? len : 1);
+		if (!exact)
+			return 1;
+		memcpy(exact, shm, len);
+		LLVMFuzzerTestOneInput(exact, len);
+		free(exact);
+	}
+	return 0;
+#else
+	return run_stream(stdin, "stdin") == 0 ? 0 : 1;
+#endif
+}

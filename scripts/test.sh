@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The one test command: everything CI runs, from a fresh Debian 12 machine.
+#
+#   scripts/test.sh
+#
+#   1. installs the Debian packages the build needs (as root, only when
+#      some are missing; non-interactive),
+#   2. builds build/ with -DPGW_WERROR=ON and runs ctest,
+#   3. builds build-asan/ with ASan+UBSan (PGW_SANITIZE=ON) and runs ctest,
+#   4. runs scripts/fuzz.sh for PGW_FUZZ_SECONDS (default 60) per target.
+#
+# Exits non-zero on the first failure.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+jobs=$(nproc 2>/dev/null || echo 2)
+fuzz_seconds=${PGW_FUZZ_SECONDS:-60}
+start=$(date +%s)
+
+step() {
+	echo
+	echo "==== $* ($(($(date +%s) - start)) s)"
+}
+
+# ---- 1. packages
+packages=(build-essential cmake ragel python3 libcmocka-dev clang llvm libclang-rt-14-dev
+	pkg-config libev-dev libssl-dev)
+step "packages"
+if command -v dpkg-query >/dev/null 2>&1; then
+	missing=()
+	for p in "${packages[@]}"; do
+		if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q ' installed$'; then
+			missing+=("$p")
+		fi
+	done
+	if [ ${#missing[@]} -eq 0 ]; then
+		echo "all ${#packages[@]} packages installed"
+	else
+		echo "installing: ${missing[*]}"
+		sudo=()
+		if [ "$(id -u)" -ne 0 ]; then
+			if command -v sudo >/dev/null 2>&1; then
+				sudo=(sudo -n)
+			else
+				echo "test.sh: missing packages (${missing[*]}) and not root" >&2
+				exit 1
+			fi
+		fi
+		export DEBIAN_FRONTEND=noninteractive
+		"${sudo[@]}" apt-get update -q
+		"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+	fi
+else
+	echo "no dpkg: assuming the tools are installed (${packages[*]})"
+fi
+
+# ---- 2. normal build, warnings are errors
+step "build/ (-DPGW_WERROR=ON)"
+cmake -S . -B build -DPGW_WERROR=ON -DPGW_SANITIZE=OFF -DPGW_FUZZ=OFF
+cmake --build build -j "$jobs"
+step "ctest in build/"
+(cd build && ctest --output-on-failure)
+
+# ---- 3. ASan + UBSan
+step "build-asan/ (-DPGW_SANITIZE=ON)"
+cmake -S . -B build-asan -DPGW_SANITIZE=ON -DPGW_FUZZ=OFF
+cmake --build build-asan -j "$jobs"
+step "ctest in build-asan/"
+if command -v llvm-symbolizer >/dev/null 2>&1; then
+	export ASAN_SYMBOLIZER_PATH=${ASAN_SYMBOLIZER_PATH:-$(command -v llvm-symbolizer)}
+fi
+(cd build-asan &&
+	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
+		UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+		ctest --output-on-failure)
+
+# ---- 4. fuzzing
+step "scripts/fuzz.sh $fuzz_seconds"
+bash scripts/fuzz.sh "$fuzz_seconds"
+
+step "all tests passed"
