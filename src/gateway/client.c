@@ -1,0 +1,917 @@
+/*
+ * Client connections: the startup packet, trust login, then requests
+ * relayed to pooled server connections. Server messages go back to the
+ * client as the raw bytes they arrived as; only the few that steer the
+ * session (CommandComplete, ErrorResponse, ReadyForQuery, CopyInResponse)
+ * are looked into.
+ */
+#include "gateway/client.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "sql/stmt.h"
+
+#define MAX_STMTS_TRACKED 4096
+
+static void process(client *cl);
+static void client_close(client *cl);
+
+/* ---- sending errors and notices the way PostgreSQL words them */
+
+static void send_error(client *cl, const char *severity, const char *sqlstate, const char *msg)
+{
+	pgw_wbuf *w = conn_wbuf(&cl->conn);
+	size_t at = pgw_w_begin(w, 'E');
+	pgw_w_u8(w, 'S');
+	pgw_w_cstr(w, severity, strlen(severity));
+	pgw_w_u8(w, 'V');
+	pgw_w_cstr(w, severity, strlen(severity));
+	pgw_w_u8(w, 'C');
+	pgw_w_cstr(w, sqlstate, strlen(sqlstate));
+	pgw_w_u8(w, 'M');
+	pgw_w_cstr(w, msg, strlen(msg));
+	pgw_w_u8(w, 0);
+	pgw_w_end(w, at);
+	conn_wrote(&cl->conn);
+}
+
+static void send_ready(client *cl, char status)
+{
+	uint8_t m[6] = {'Z', 0, 0, 0, 5, (uint8_t)status};
+	conn_write(&cl->conn, m, sizeof m);
+}
+
+/* FATAL, then close once it is written. */
+static void fatal(client *cl, const char *sqlstate, const char *msg)
+{
+	send_error(cl, "FATAL", sqlstate, msg);
+	conn_flush_now(&cl->conn);
+	client_close(cl);
+}
+
+/* A decoder fault, answered as PostgreSQL answers it. */
+static void decode_fault(client *cl, const pgw_error *err)
+{
+	switch (err->severity) {
+	case PGW_SEV_COMMERROR:
+		log_info("client %u: %s", cl->conn_id, err->message);
+		client_close(cl);
+		return;
+	case PGW_SEV_FATAL:
+		fatal(cl, err->sqlstate, err->message);
+		return;
+	case PGW_SEV_ERROR:
+		send_error(cl, "ERROR", err->sqlstate, err->message);
+		if (err->lost_sync)
+			fatal(cl, "08P01", "terminating connection because protocol synchronization was lost");
+		return;
+	}
+}
+
+/* ---- requests in flight */
+
+static request *req_head(client *cl)
+{
+	return cl->req_count ? &cl->req[cl->req_head] : NULL;
+}
+
+static request *req_push(client *cl, request_kind kind)
+{
+	int tail = (cl->req_head + cl->req_count) % BACKEND_MAX_PENDING;
+	request *r = &cl->req[tail];
+	memset(r, 0, sizeof *r);
+	r->kind = (uint8_t)kind;
+	cl->req_count++;
+	return r;
+}
+
+static void req_free(request *r)
+{
+	for (uint16_t i = 0; i < r->neffects; i++) {
+		free(r->effects[i].name);
+		free(r->effects[i].text);
+	}
+	free(r->effects);
+	r->effects = NULL;
+	r->neffects = 0;
+}
+
+static void req_pop(client *cl)
+{
+	req_free(&cl->req[cl->req_head]);
+	cl->req_head = (cl->req_head + 1) % BACKEND_MAX_PENDING;
+	cl->req_count--;
+}
+
+/* Statements that change what the session is, beyond the transaction. */
+static bool has_effect(const stmt_info *s)
+{
+	switch (s->kind) {
+	case STMT_SET:
+	case STMT_RESET:
+	case STMT_RESET_ALL:
+	case STMT_DISCARD_ALL:
+	case STMT_LISTEN:
+	case STMT_PREPARE:
+	case STMT_LOAD:
+		return true;
+	case STMT_DECLARE_CURSOR:
+		return (s->flags & STMT_F_WITH_HOLD) != 0;
+	case STMT_SET_TRANSACTION:
+		return (s->flags & STMT_F_SESSION_DEFAULTS) != 0;
+	default:
+		return (s->flags & (STMT_F_TEMP_OBJECT | STMT_F_ADVISORY_LOCK | STMT_F_SET_CONFIG)) != 0;
+	}
+}
+
+/* Note what a Query's statements will change once they complete. */
+static void track_query(client *cl, request *r, const pgw_str *q)
+{
+	static _Thread_local stmt_info stmts[MAX_STMTS_TRACKED];
+	size_t total = stmt_classify((const char *)q->ptr, q->len, stmts, MAX_STMTS_TRACKED);
+	size_t n = total > MAX_STMTS_TRACKED ? MAX_STMTS_TRACKED : total;
+	if (n && (stmts[n - 1].flags & STMT_F_UNTERMINATED)) {
+		/* The server rejects the whole string: nothing in it runs. */
+		r->nstmts = (uint16_t)(total > UINT16_MAX ? UINT16_MAX : total);
+		return;
+	}
+	if (total > n)
+		cl->pinned = true; /* too many to follow: keep the connection as is */
+	uint16_t index = 0;
+	for (size_t i = 0; i < n; i++) {
+		const stmt_info *s = &stmts[i];
+		if (s->kind == STMT_EMPTY)
+			continue; /* the server skips empty statements without a word */
+		if (has_effect(s)) {
+			stmt_effect *effects = realloc(r->effects, (r->neffects + 1u) * sizeof *effects);
+			if (!effects) {
+				/* Without memory to track it, keep the connection. */
+				cl->pinned = true;
+				break;
+			}
+			r->effects = effects;
+			stmt_effect *e = &effects[r->neffects++];
+			memset(e, 0, sizeof *e);
+			e->index = index;
+			e->kind = (uint16_t)s->kind;
+			e->flags = s->flags;
+			if (s->kind == STMT_SET || s->kind == STMT_RESET) {
+				char name[128];
+				size_t nl = stmt_param_name(s, name, sizeof name);
+				e->name = strndup(name, nl < sizeof name ? nl : sizeof name - 1);
+			}
+			if (s->kind == STMT_SET_TRANSACTION) {
+				/* SET SESSION CHARACTERISTICS: replayed like a SET. */
+				e->kind = STMT_SET;
+				e->name = strdup("session characteristics");
+			}
+			if (e->kind == STMT_SET) {
+				e->text = strndup(s->start, s->len);
+				e->len = s->len;
+			}
+		}
+		index++;
+	}
+	r->nstmts = (uint16_t)(total > n ? UINT16_MAX : index);
+}
+
+static const stmt_effect *effect_at(const request *r, uint16_t index)
+{
+	for (uint16_t i = 0; i < r->neffects; i++)
+		if (r->effects[i].index == index)
+			return &r->effects[i];
+	return NULL;
+}
+
+/* A statement of the head request completed with this command tag. */
+static void statement_done(client *cl, const pgw_str *tag)
+{
+	request *r = req_head(cl);
+	if (!r)
+		return;
+	const char *t = (const char *)tag->ptr;
+	uint16_t index = r->done++;
+	if (strcmp(t, "BEGIN") == 0) {
+		cl->in_block = true;
+		return;
+	}
+	if (strcmp(t, "COMMIT") == 0 || strcmp(t, "ROLLBACK") == 0 ||
+	    strcmp(t, "PREPARE TRANSACTION") == 0) {
+		session_block_end(&cl->sess, t[0] != 'R');
+		cl->in_block = false;
+		return;
+	}
+	const stmt_effect *e = r->kind == REQ_QUERY ? effect_at(r, index) : NULL;
+	if (!e)
+		return;
+	/* A multi-statement Query is one implicit transaction: its changes
+	 * count only if all of it succeeds. */
+	bool held = cl->in_block || r->nstmts > 1;
+	switch (e->kind) {
+	case STMT_SET:
+		if (e->name && e->text) {
+			if (strcmp(t, "SET") == 0)
+				session_change(&cl->sess, SESSION_OP_SET, e->name, e->text, e->len, held);
+		}
+		break;
+	case STMT_RESET:
+		if (e->name) {
+			session_change(&cl->sess, SESSION_OP_RESET, e->name, NULL, 0, held);
+			/* The server went back to its own default, not the
+			 * client's startup value: set it up again next time. */
+			if (session_is_startup_param(&cl->sess, e->name))
+				cl->force_resync = true;
+		}
+		break;
+	case STMT_RESET_ALL:
+	case STMT_DISCARD_ALL:
+		session_change(&cl->sess, SESSION_OP_RESET_ALL, NULL, NULL, 0, held);
+		if (cl->sess.startup.n)
+			cl->force_resync = true;
+		if (e->kind == STMT_DISCARD_ALL && cl->gw->gw->cfg.mode == POOL_MODE_TRANSACTION)
+			cl->pinned = false; /* nothing is left on the connection */
+		break;
+	default:
+		/* LISTEN, PREPARE, temp objects, session advisory locks,
+		 * set_config, LOAD, WITH HOLD cursors: state that lives on
+		 * this server connection only. */
+		cl->pinned = true;
+		break;
+	}
+}
+
+/* ---- the server connection */
+
+static void release_backend(client *cl, bool discard)
+{
+	backend *be = cl->be;
+	if (!be)
+		return;
+	cl->be = NULL;
+	backend_set_owner(be, NULL, NULL);
+	pool_release(be, discard);
+}
+
+static void unblock(client *cl)
+{
+	if (!cl->blocked)
+		return;
+	cl->blocked = false;
+	conn_read_start(&cl->conn);
+	process(cl);
+}
+
+static void finish_login(client *cl);
+static void start_login(client *cl);
+
+/* The head request got its ReadyForQuery. */
+static void request_done(client *cl, char status)
+{
+	request *r = req_head(cl);
+	if (r) {
+		/* An implicit transaction that ended: keep its changes only if
+		 * it succeeded. */
+		if (status == 'I' && cl->sess.block.n)
+			session_block_end(&cl->sess, !r->error);
+		req_pop(cl);
+	}
+	cl->txn_status = status;
+	cl->in_block = status != 'I';
+	session_refresh(&cl->sess);
+	if (cl->be) {
+		cl->be->settings_hash = cl->force_resync ? UINT64_MAX : cl->sess.hash;
+		cl->be->settings_role = cl->sess.role_changed;
+		cl->force_resync = false;
+	}
+}
+
+static void on_backend_message(void *owner, backend *be, pgw_msg *m)
+{
+	client *cl = owner;
+	pgw_error err;
+	(void)be;
+	if (cl->state == CL_LOGIN) {
+		/* Setting up the session: only failures reach the client. */
+		if (m->type == 'E') {
+			pgw_decode_msg_body(m, &err);
+			char state[6] = "08P01", text[256] = "could not set up the session";
+			pgw_iter it = pgw_array_iter(&m->body.error_response.fields);
+			uint8_t code;
+			pgw_str v;
+			while (pgw_next_field(&it, &code, &v)) {
+				if (code == 'C' && v.len == 5)
+					memcpy(state, v.ptr, 6);
+				if (code == 'M')
+					snprintf(text, sizeof text, "%s", (const char *)v.ptr);
+			}
+			req_head(cl)->error = true;
+			send_error(cl, "FATAL", state, text);
+		} else if (m->type == 'Z') {
+			bool failed = req_head(cl) && req_head(cl)->error;
+			req_pop(cl);
+			if (failed) {
+				conn_flush_now(&cl->conn);
+				client_close(cl);
+				return;
+			}
+			finish_login(cl);
+		}
+		return;
+	}
+	switch (m->type) {
+	case 'C':
+		if (pgw_decode_msg_body(m, &err) == PGW_OK)
+			statement_done(cl, &m->body.command_complete.tag);
+		break;
+	case 'I':
+		if (req_head(cl))
+			req_head(cl)->done++;
+		break;
+	case 'E':
+		if (req_head(cl))
+			req_head(cl)->error = true;
+		break;
+	case 'G':
+		cl->copy_in = true;
+		cl->dec.phase = PGW_PH_COPY_IN;
+		break;
+	case 'Z':
+		if (pgw_decode_msg_body(m, &err) != PGW_OK)
+			break;
+		request_done(cl, (char)m->body.ready_for_query.status);
+		break;
+	default:
+		break;
+	}
+	conn_write(&cl->conn, m->raw, m->raw_len);
+	if (conn_backed_up(&cl->conn))
+		backend_pause(cl->be);
+	if (m->type == 'Z') {
+		if (cl->req_count == 0 && cl->txn_status == 'I' && !cl->pinned && !cl->copy_in &&
+		    cl->gw->gw->cfg.mode == POOL_MODE_TRANSACTION)
+			release_backend(cl, false);
+		unblock(cl);
+	}
+}
+
+static void on_backend_lost(void *owner, backend *be, const pgw_error *err)
+{
+	client *cl = owner;
+	(void)be;
+	cl->be = NULL;
+	log_warning("client %u lost its server connection: %s", cl->conn_id, err->message);
+	fatal(cl, "08006", "the server connection was lost; the session cannot go on");
+}
+
+static void on_backend_drained(void *owner, backend *be)
+{
+	(void)be;
+	unblock(owner);
+}
+
+static const backend_owner_ops client_backend_ops = {on_backend_message, on_backend_lost,
+						     on_backend_drained};
+
+/* Hold be: make its settings the session's (one silent Query ahead of
+ * the client's, in the same write). */
+static void take_backend(client *cl, backend *be)
+{
+	cl->be = be;
+	backend_set_owner(be, &client_backend_ops, cl);
+	if (cl->state == CL_READY && session_needs_sync(&cl->sess, be->settings_hash)) {
+		const char *prefix = session_sync_prefix(&cl->sess, be->settings_role);
+		backend_send_silent(be, prefix, strlen(prefix), cl->sess.sync_sql, cl->sess.sync_len);
+		be->settings_hash = cl->sess.hash;
+		be->settings_role = cl->sess.role_changed;
+	}
+}
+
+static void on_granted(pool_waiter *wt, backend *be, const pgw_error *err,
+		       const uint8_t *login_error, size_t login_error_len)
+{
+	client *cl = (client *)((char *)wt - offsetof(client, waiter));
+	cl->waiting = false;
+	if (!be) {
+		if (cl->state == CL_LOGIN) {
+			/* The server refused this user or database: its words. */
+			if (login_error) {
+				conn_write(&cl->conn, login_error, login_error_len);
+				conn_flush_now(&cl->conn);
+				client_close(cl);
+			} else {
+				fatal(cl, err->sqlstate, err->message);
+			}
+			return;
+		}
+		send_error(cl, "ERROR", err->sqlstate, err->message);
+		/* The request never reached a server: answer for it, and drop
+		 * the message that asked for it. */
+		pgw_msg m;
+		size_t used;
+		pgw_error e2;
+		if (pgw_frame(&cl->dec, pgw_rbuf_data(&cl->conn.in), pgw_rbuf_len(&cl->conn.in), &m,
+			      &used, &e2) == PGW_OK)
+			pgw_rbuf_consume(&cl->conn.in, used);
+		send_ready(cl, cl->txn_status);
+		unblock(cl);
+		return;
+	}
+	take_backend(cl, be);
+	if (cl->state == CL_LOGIN) {
+		start_login(cl);
+		return;
+	}
+	unblock(cl);
+}
+
+/* Logged in: set the session up on the server connection it holds. */
+static void start_login(client *cl)
+{
+	backend *be = cl->be;
+	if (!session_needs_sync(&cl->sess, be->settings_hash)) {
+		finish_login(cl);
+		return;
+	}
+	{
+		/* Apply the startup parameters; the server judges them. */
+		pgw_wbuf *w = conn_wbuf(&be->conn);
+		const char *prefix = session_sync_prefix(&cl->sess, be->settings_role);
+		size_t at = pgw_w_begin(w, 'Q');
+		pgw_w_bytes(w, prefix, strlen(prefix));
+		pgw_w_bytes(w, cl->sess.sync_sql, cl->sess.sync_len);
+		pgw_w_u8(w, 0);
+		pgw_w_end(w, at);
+		backend_send(be, NULL, 0, 1);
+		req_push(cl, REQ_LOGIN);
+		be->settings_hash = cl->sess.hash;
+		be->settings_role = cl->sess.role_changed;
+	}
+}
+
+/* Returns false when the caller must wait (the client is then blocked). */
+static bool ensure_backend(client *cl)
+{
+	if (cl->be)
+		return true;
+	if (!cl->waiting) {
+		backend *be = pool_acquire(cl->pool, &cl->waiter, on_granted);
+		if (be) {
+			take_backend(cl, be);
+			return true;
+		}
+		cl->waiting = true;
+	}
+	return false;
+}
+
+/* ---- login */
+
+static void finish_login(client *cl)
+{
+	backend *be = cl->be;
+	pgw_wbuf *w = conn_wbuf(&cl->conn);
+	for (int i = 0; i < be->nparams; i++) {
+		pgw_parameter_status ps = {
+			{(const uint8_t *)be->params[i].name, (uint32_t)strlen(be->params[i].name)},
+			{(const uint8_t *)be->params[i].value, (uint32_t)strlen(be->params[i].value)}};
+		pgw_encode_parameter_status(w, &ps);
+	}
+	pgw_backend_key_data kd = {cl->pid, {cl->key, sizeof cl->key}};
+	pgw_encode_backend_key_data(w, &kd);
+	conn_wrote(&cl->conn);
+	send_ready(cl, 'I');
+	cl->state = CL_READY;
+	cl->txn_status = 'I';
+	cl->dec.phase = PGW_PH_READY;
+	if (cl->gw->gw->cfg.mode == POOL_MODE_SESSION)
+		cl->pinned = true;
+	else
+		release_backend(cl, false);
+	log_debug("client %u logged in as %s to %s", cl->conn_id, cl->user, cl->database);
+	unblock(cl);
+}
+
+/* Split a startup "options" value like PostgreSQL's pg_split_opts:
+ * whitespace separates, backslash escapes the next character. */
+static int apply_options(client *cl, const char *opts)
+{
+	char tok[1024];
+	const char *p = opts;
+	bool want_value = false;
+	for (;;) {
+		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+			p++;
+		if (!*p)
+			break;
+		size_t n = 0;
+		while (*p && !(*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) {
+			if (*p == '\\' && p[1])
+				p++;
+			if (n + 1 < sizeof tok)
+				tok[n++] = *p;
+			p++;
+		}
+		tok[n] = '\0';
+		const char *setting = NULL;
+		if (want_value) {
+			setting = tok;
+			want_value = false;
+		} else if (strcmp(tok, "-c") == 0) {
+			want_value = true;
+			continue;
+		} else if (strncmp(tok, "-c", 2) == 0) {
+			setting = tok + 2;
+		} else if (strncmp(tok, "--", 2) == 0) {
+			setting = tok + 2;
+		} else {
+			char msg[256];
+			snprintf(msg, sizeof msg, "unsupported option in startup packet: \"%.200s\"", tok);
+			fatal(cl, "0A000", msg);
+			return -1;
+		}
+		char *eq = strchr(setting, '=');
+		if (!eq) {
+			char msg[256];
+			snprintf(msg, sizeof msg, "-c %.200s requires a value", setting);
+			fatal(cl, "42601", msg);
+			return -1;
+		}
+		*eq = '\0';
+		char name[256];
+		size_t i;
+		for (i = 0; setting[i] && i + 1 < sizeof name; i++)
+			name[i] = setting[i] == '-' ? '_' : (char)(setting[i] | (setting[i] >= 'A' && setting[i] <= 'Z' ? 0x20 : 0));
+		name[i] = '\0';
+		session_add_startup(&cl->sess, name, eq + 1);
+	}
+	return 0;
+}
+
+static void on_startup_message(client *cl, const pgw_msg *m)
+{
+	const pgw_startup_message *sm = &m->body.startup_message;
+	gateway *gw = cl->gw->gw;
+	pgw_iter it = pgw_array_iter(&sm->params);
+	pgw_str k, v;
+	const char *options = NULL;
+	char unknown[512] = "";
+	int nunknown = 0;
+	size_t ulen = 0;
+	while (pgw_next_pair(&it, &k, &v)) {
+		const char *name = (const char *)k.ptr, *value = (const char *)v.ptr;
+		if (strcmp(name, "user") == 0) {
+			free(cl->user);
+			cl->user = strdup(value);
+		} else if (strcmp(name, "database") == 0) {
+			free(cl->database);
+			cl->database = strdup(value);
+		} else if (strcmp(name, "options") == 0) {
+			options = value;
+		} else if (strcmp(name, "replication") == 0) {
+			if (strcmp(value, "false") != 0 && strcmp(value, "off") != 0 &&
+			    strcmp(value, "0") != 0 && strcmp(value, "no") != 0) {
+				fatal(cl, "0A000", "replication connections are not supported by this gateway");
+				return;
+			}
+		} else if (strncmp(name, "_pq_.", 5) == 0) {
+			/* Protocol options we do not know: listed back below. */
+			size_t n = k.len + 1;
+			if (ulen + n < sizeof unknown) {
+				memcpy(unknown + ulen, name, n);
+				ulen += n;
+				nunknown++;
+			}
+		} else {
+			session_add_startup(&cl->sess, name, value);
+		}
+	}
+	uint32_t minor = (uint32_t)sm->protocol & 0xffff;
+	if (minor > 0 || nunknown > 0) {
+		/* Until protocol 3.2 is spoken here, everyone talks 3.0. */
+		pgw_wbuf *w = conn_wbuf(&cl->conn);
+		size_t at = pgw_w_begin(w, 'v');
+		pgw_w_i32(w, 0);
+		pgw_w_i32(w, nunknown);
+		pgw_w_bytes(w, unknown, ulen);
+		pgw_w_end(w, at);
+		conn_wrote(&cl->conn);
+	}
+	if (!cl->user || !cl->user[0]) {
+		fatal(cl, "28000", "no PostgreSQL user name specified in startup packet");
+		return;
+	}
+	if (!cl->database || !cl->database[0]) {
+		free(cl->database);
+		cl->database = strdup(cl->user);
+	}
+	if (options && apply_options(cl, options) != 0)
+		return;
+	if (gw->cfg.max_clients > 0 && __atomic_load_n(&gw->total_clients, __ATOMIC_RELAXED) > gw->cfg.max_clients) {
+		fatal(cl, "53300", "sorry, too many clients already");
+		return;
+	}
+	session_refresh(&cl->sess);
+	cl->pool = gateway_pool_for(cl->gw, cl->database, cl->user);
+	if (!cl->pool) {
+		fatal(cl, "53200", "out of memory");
+		return;
+	}
+	/* Trust: the client is in. */
+	static const uint8_t auth_ok[9] = {'R', 0, 0, 0, 8, 0, 0, 0, 0};
+	conn_write(&cl->conn, auth_ok, sizeof auth_ok);
+	cl->state = CL_LOGIN;
+	cl->dec.phase = PGW_PH_READY;
+	if (ensure_backend(cl))
+		start_login(cl);
+}
+
+typedef struct cancel_task {
+	uint32_t conn_id;
+	uint8_t key[256];
+	size_t key_len;
+} cancel_task;
+
+static void run_cancel(worker *w, void *arg)
+{
+	cancel_task *t = arg;
+	client_cancel((gw_worker *)w, t->conn_id, t->key, t->key_len);
+	free(t);
+}
+
+static void on_cancel_request(client *cl, const pgw_cancel_request *cr)
+{
+	gateway *gw = cl->gw->gw;
+	uint32_t pid = (uint32_t)cr->pid;
+	int index = (int)(pid >> 24);
+	if (index < gw->nworkers) {
+		cancel_task *t = malloc(sizeof *t);
+		if (t) {
+			t->conn_id = pid & 0xffffff;
+			t->key_len = cr->key.len;
+			memcpy(t->key, cr->key.ptr, cr->key.len);
+			if (worker_post(&gw->workers[index].w, run_cancel, t) != 0)
+				free(t);
+		}
+	}
+	/* PostgreSQL answers a cancel request with nothing but a close. */
+	client_close(cl);
+}
+
+void client_cancel(gw_worker *gw, uint32_t conn_id, const uint8_t *key, size_t key_len)
+{
+	for (client *cl = gw->clients; cl; cl = cl->next) {
+		if (cl->conn_id != conn_id)
+			continue;
+		uint8_t diff = key_len != sizeof cl->key;
+		for (size_t i = 0; i < sizeof cl->key; i++)
+			diff |= (uint8_t)(cl->key[i] ^ (i < key_len ? key[i] : 0));
+		if (diff == 0 && cl->be && cl->req_count > 0)
+			backend_cancel(cl->be);
+		return;
+	}
+}
+
+/* ---- client messages */
+
+typedef enum step { STEP_DONE, STEP_WAIT, STEP_CLOSED } step;
+
+static step on_startup_packet(client *cl, const pgw_msg *m)
+{
+	static const uint8_t no = 'N';
+	switch (m->id) {
+	case PGW_MSG_SSL_REQUEST:
+	case PGW_MSG_GSSENC_REQUEST:
+		conn_write(&cl->conn, &no, 1);
+		return STEP_DONE;
+	case PGW_MSG_CANCEL_REQUEST:
+		on_cancel_request(cl, &m->body.cancel_request);
+		return STEP_CLOSED;
+	case PGW_MSG_STARTUP_MESSAGE:
+		on_startup_message(cl, m);
+		return cl->state == CL_CLOSED ? STEP_CLOSED : STEP_DONE;
+	default:
+		/* Direct TLS without TLS configured: what PostgreSQL does with a
+		 * length it cannot accept. */
+		client_close(cl);
+		return STEP_CLOSED;
+	}
+}
+
+/* Forward one message to the server, borrowing a connection if needed. */
+static step forward(client *cl, const pgw_msg *m, request_kind kind, int requests)
+{
+	if (!ensure_backend(cl))
+		return STEP_WAIT;
+	backend *be = cl->be;
+	if ((requests && (!backend_can_send(be) || cl->req_count >= BACKEND_MAX_PENDING - 2)) ||
+	    conn_backed_up(&be->conn))
+		return STEP_WAIT;
+	if (requests) {
+		request *r = req_push(cl, kind);
+		if (kind == REQ_QUERY) {
+			pgw_msg q = *m;
+			pgw_error err;
+			if (pgw_decode_msg_body(&q, &err) == PGW_OK)
+				track_query(cl, r, &q.body.query.query);
+		}
+	}
+	backend_send(be, m->raw, m->raw_len, requests);
+	return STEP_DONE;
+}
+
+static step on_ready_message(client *cl, const pgw_msg *m)
+{
+	switch (m->type) {
+	case 'Q':
+		return forward(cl, m, REQ_QUERY, 1);
+	case 'S':
+		/* Inside COPY FROM STDIN the server ignores Sync. */
+		return forward(cl, m, REQ_SYNC, cl->copy_in ? 0 : 1);
+	case 'F':
+		return forward(cl, m, REQ_FUNCTION, 1);
+	case 'P':
+	case 'B':
+	case 'D':
+	case 'E':
+	case 'C':
+	case 'H':
+		return forward(cl, m, REQ_SYNC, 0);
+	case 'd':
+	case 'c':
+	case 'f':
+		if (!cl->copy_in || !cl->be)
+			return STEP_DONE; /* after COPY ended the server drops these too */
+		if (conn_backed_up(&cl->be->conn))
+			return STEP_WAIT;
+		backend_send(cl->be, m->raw, m->raw_len, 0);
+		if (m->type != 'd') {
+			cl->copy_in = false;
+			cl->dec.phase = PGW_PH_READY;
+		}
+		return STEP_DONE;
+	case 'X':
+		client_close(cl);
+		return STEP_CLOSED;
+	default:
+		return STEP_DONE;
+	}
+}
+
+/* Handle what is buffered, until it runs out or must wait. */
+static void process(client *cl)
+{
+	while (cl->state != CL_CLOSED && !cl->blocked) {
+		size_t have = pgw_rbuf_len(&cl->conn.in);
+		if (have == 0)
+			return;
+		if (cl->state == CL_LOGIN) {
+			cl->blocked = true; /* nothing is read until the login ends */
+			conn_read_stop(&cl->conn);
+			return;
+		}
+		pgw_msg m;
+		pgw_error err;
+		size_t used;
+		pgw_status st = cl->state == CL_STARTUP
+					? pgw_decode(&cl->dec, pgw_rbuf_data(&cl->conn.in), have, &m,
+						     &used, &err)
+					: pgw_frame(&cl->dec, pgw_rbuf_data(&cl->conn.in), have, &m,
+						    &used, &err);
+		if (st == PGW_NEED_MORE)
+			return;
+		if (st == PGW_ERR) {
+			if (err.lost_sync || err.severity != PGW_SEV_ERROR || cl->state == CL_STARTUP) {
+				decode_fault(cl, &err);
+				return;
+			}
+			/* A bad body in a well-framed message: the server gives
+			 * the exact answer, so it goes there like any other. */
+			st = pgw_frame(&cl->dec, pgw_rbuf_data(&cl->conn.in), have, &m, &used, &err);
+		}
+		step s = cl->state == CL_STARTUP ? on_startup_packet(cl, &m) : on_ready_message(cl, &m);
+		if (s == STEP_CLOSED)
+			return;
+		if (s == STEP_WAIT) {
+			cl->blocked = true;
+			conn_read_stop(&cl->conn);
+			return;
+		}
+		pgw_rbuf_consume(&cl->conn.in, used);
+	}
+}
+
+static void on_readable(net_conn *c)
+{
+	client *cl = c->owner;
+	ssize_t n = conn_fill(c, cl->dec.need);
+	if (n == 0) {
+		client_close(cl);
+		return;
+	}
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			client_close(cl);
+		return;
+	}
+	process(cl);
+}
+
+static void on_drained(net_conn *c)
+{
+	client *cl = c->owner;
+	if (cl->be && cl->be->paused)
+		backend_resume(cl->be);
+}
+
+static void on_conn_error(net_conn *c, int err)
+{
+	client *cl = c->owner;
+	log_debug("client %u: %s", cl->conn_id, strerror(err));
+	client_close(cl);
+}
+
+static const net_conn_ops client_conn_ops = {on_readable, on_drained, on_conn_error};
+
+void client_accept(gw_worker *gw, int fd, bool is_unix)
+{
+	client *cl = calloc(1, sizeof *cl);
+	if (!cl) {
+		close(fd);
+		return;
+	}
+	conn_init(&cl->conn, &gw->w, fd, &client_conn_ops, cl);
+	cl->gw = gw;
+	cl->is_unix = is_unix;
+	cl->conn_id = ++gw->next_conn_id & 0xffffff;
+	cl->pid = (int32_t)(((uint32_t)gw->w.index << 24) | cl->conn_id);
+	if (getrandom(cl->key, sizeof cl->key, 0) != (ssize_t)sizeof cl->key)
+		memset(cl->key, 0, sizeof cl->key);
+	pgw_decoder_init(&cl->dec, PGW_FRONTEND, gw->gw->cfg.max_message);
+	session_init(&cl->sess);
+	cl->txn_status = 'I';
+	cl->next = gw->clients;
+	if (gw->clients)
+		gw->clients->prev = cl;
+	gw->clients = cl;
+	gw->nclients++;
+	__atomic_add_fetch(&gw->gw->total_clients, 1, __ATOMIC_RELAXED);
+	conn_read_start(&cl->conn);
+}
+
+static void client_close(client *cl)
+{
+	if (cl->state == CL_CLOSED)
+		return;
+	cl->state = CL_CLOSED;
+	if (cl->waiting)
+		pool_cancel_wait(&cl->waiter);
+	/* Whatever it left behind on the server is cleaned up before the
+	 * connection serves anyone else. */
+	release_backend(cl, cl->pinned || cl->gw->gw->cfg.mode == POOL_MODE_SESSION);
+	while (cl->req_count)
+		req_pop(cl);
+	gw_worker *gw = cl->gw;
+	if (cl->prev)
+		cl->prev->next = cl->next;
+	else
+		gw->clients = cl->next;
+	if (cl->next)
+		cl->next->prev = cl->prev;
+	gw->nclients--;
+	__atomic_sub_fetch(&gw->gw->total_clients, 1, __ATOMIC_RELAXED);
+	conn_close(&cl->conn);
+	session_free(&cl->sess);
+	/* Freed when the loop iteration ends: callers up the stack may still
+	 * look at cl->state. */
+	cl->prev = NULL;
+	cl->next = gw->closed;
+	gw->closed = cl;
+}
+
+void client_free_closed(gw_worker *gw)
+{
+	while (gw->closed) {
+		client *cl = gw->closed;
+		gw->closed = cl->next;
+		free(cl->user);
+		free(cl->database);
+		free(cl);
+	}
+}
+
+void client_close_all(gw_worker *gw)
+{
+	while (gw->clients) {
+		client *cl = gw->clients;
+		if (cl->state == CL_READY && cl->req_count == 0)
+			send_error(cl, "FATAL", "57P01", "terminating connection due to administrator command");
+		conn_flush_now(&cl->conn);
+		client_close(cl);
+	}
+}

@@ -1,0 +1,69 @@
+/*
+ * The gateway: listeners, worker threads, and the per-worker state that
+ * clients, pools and cancel lookups live in.
+ */
+#ifndef PGW_GATEWAY_H
+#define PGW_GATEWAY_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "net/worker.h"
+#include "pooler/pool.h"
+
+typedef enum pool_mode { POOL_MODE_TRANSACTION = 0, POOL_MODE_SESSION } pool_mode;
+
+#define GW_MAX_LISTEN 8
+
+typedef struct gateway_config {
+	char *listen[GW_MAX_LISTEN]; /* HOST:PORT */
+	int nlisten;
+	char *socket_dir;
+	int unix_port; /* the port in .s.PGSQL.<port>; the first TCP port by default */
+	int workers;
+	pool_mode mode;
+	int max_clients;
+	uint32_t max_message; /* cap on a client message, bytes */
+	pool_config pool;     /* pool_size here is the total for each (database, user) */
+} gateway_config;
+
+typedef struct gateway gateway;
+typedef struct client client;
+
+/* What each worker owns. */
+typedef struct gw_worker {
+	worker w; /* first */
+	gateway *gw;
+	pool_config pool_cfg; /* this worker's share of the pool size */
+	pool *pools;
+	ev_io listen_io[GW_MAX_LISTEN + 1];
+	int nlisten;
+	client *clients; /* all of this worker's clients */
+	client *closed;	 /* closed this iteration, freed at its end */
+	uint32_t next_conn_id;
+	int nclients;
+} gw_worker;
+
+struct gateway {
+	gateway_config cfg;
+	gw_worker *workers;
+	int nworkers;
+	int listen_fds[GW_MAX_LISTEN]; /* per worker when SO_REUSEPORT; see listen.c */
+	int unix_fd;
+	char unix_path[108];
+	int total_clients; /* approximate, for the connection limit */
+};
+
+int gateway_start(gateway *gw);
+void gateway_stop(gateway *gw);
+
+/* client.c */
+void client_accept(gw_worker *gw, int fd, bool is_unix);
+void client_close_all(gw_worker *gw);
+void client_free_closed(gw_worker *gw);
+/* A CancelRequest for a client of this worker. */
+void client_cancel(gw_worker *gw, uint32_t conn_id, const uint8_t *key, size_t key_len);
+pool *gateway_pool_for(gw_worker *gw, const char *database, const char *user);
+
+#endif

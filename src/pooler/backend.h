@@ -1,0 +1,119 @@
+/*
+ * One PostgreSQL server connection of the embedded pooler: non-blocking
+ * connect and login (trust, password, md5, SCRAM-SHA-256), then a relay
+ * that hands each server message to whoever holds the connection.
+ *
+ * Every request sent (a Query, a Sync, a FunctionCall) is answered by one
+ * ReadyForQuery; the connection keeps them in order in a small queue, each
+ * marked as the holder's or the pooler's own (settings, cleanup), so the
+ * pooler's answers are swallowed and the holder sees only its own.
+ */
+#ifndef PGW_BACKEND_H
+#define PGW_BACKEND_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "net/conn.h"
+#include "pgw/codec.h"
+
+typedef struct pool pool;
+typedef struct backend backend;
+
+typedef enum backend_state {
+	BE_CONNECTING = 0, /* TCP/Unix connect in progress */
+	BE_LOGIN,	   /* startup sent, authenticating, until ReadyForQuery */
+	BE_READY,	   /* logged in */
+	BE_CLOSED,
+} backend_state;
+
+/* What the holder of a backend hears from it. */
+typedef struct backend_owner_ops {
+	/* A server message for the holder, framed but not body-decoded. */
+	void (*on_message)(void *owner, backend *be, pgw_msg *m);
+	/* The server connection is gone; err says why. The holder must let go. */
+	void (*on_lost)(void *owner, backend *be, const pgw_error *err);
+	/* Output to the server, backed up before, has drained. */
+	void (*on_drained)(void *owner, backend *be);
+} backend_owner_ops;
+
+#define BACKEND_MAX_PENDING 64
+#define BACKEND_MAX_PARAMS 32
+
+typedef struct backend_param {
+	char *name;
+	char *value;
+} backend_param;
+
+struct backend {
+	net_conn conn; /* first */
+	pool *pool;
+	backend_state state;
+	pgw_decoder dec;
+	uint64_t id;
+	int32_t pid;
+	uint8_t key[256];
+	uint8_t key_len;
+	char txn_status; /* from the last ReadyForQuery */
+	bool copy_in;	 /* the server waits for CopyData */
+	bool paused;	 /* reading stopped: the holder's client is backed up */
+	bool in_idle;	 /* on the pool's idle list */
+
+	/* ParameterStatus values the server reported, kept current. */
+	backend_param params[BACKEND_MAX_PARAMS];
+	int nparams;
+
+	/* Requests awaiting their ReadyForQuery; true = the pooler's own. */
+	bool pending[BACKEND_MAX_PENDING];
+	int pending_head, pending_count;
+
+	/* The session settings applied on this connection (see session.h). */
+	uint64_t settings_hash;
+	bool settings_role; /* SET ROLE/SESSION AUTHORIZATION among them */
+
+	const backend_owner_ops *owner_ops;
+	void *owner;
+	bool orphan; /* its holder left; cleaning up before reuse */
+	bool discard_needed; /* the holder left session state behind */
+	bool cleanup_sent;
+
+	ev_tstamp created;
+	ev_tstamp last_used;
+	ev_timer timer; /* connect/login timeout */
+	ev_io connect_io;
+	int connect_errno;
+	struct backend *next, *prev; /* the pool's idle list or busy list */
+	struct scram_client *scram;
+	uint8_t *login_error; /* the server's ErrorResponse during login */
+	size_t login_error_len;
+};
+
+/* Open a connection for p; the pool hears of it through pool_on_* below. */
+backend *backend_connect(pool *p);
+void backend_destroy(backend *be);
+
+void backend_set_owner(backend *be, const backend_owner_ops *ops, void *owner);
+/* Send the holder's bytes; `requests` is how many ReadyForQuery they will
+ * bring (Query, Sync, FunctionCall each one). */
+void backend_send(backend *be, const void *bytes, size_t n, int requests);
+/* Send a Query of the pooler's own (sql followed by more); its answers
+ * never reach the holder. */
+void backend_send_silent(backend *be, const char *sql, size_t len, const char *more,
+			 size_t more_len);
+static inline bool backend_idle(const backend *be)
+{
+	return be->pending_count == 0 && !be->copy_in;
+}
+static inline bool backend_can_send(const backend *be)
+{
+	return be->pending_count < BACKEND_MAX_PENDING - 2;
+}
+void backend_pause(backend *be);
+void backend_resume(backend *be);
+/* Ask the server to cancel what this connection runs (a new connection
+ * carrying the CancelRequest). */
+void backend_cancel(backend *be);
+const char *backend_param_get(const backend *be, const char *name);
+
+#endif

@@ -1,0 +1,96 @@
+/*
+ * The embedded pooler's pools: one per (database, user) on each worker,
+ * with a size limit, a wait queue with a timeout, idle and lifetime
+ * limits. This is the core the multipooler service will serve over gRPC.
+ */
+#ifndef PGW_POOL_H
+#define PGW_POOL_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <stdint.h>
+
+#include "net/worker.h"
+#include "pgw/codec.h"
+
+typedef struct backend backend;
+typedef struct pool pool;
+
+/* Where the PostgreSQL server is and how the pooler logs in to it. */
+typedef struct pool_config {
+	char *host;	   /* name, address, or a Unix socket directory (starts with '/') */
+	int port;
+	struct sockaddr_storage addr; /* resolved once, at start */
+	socklen_t addrlen;
+	char *password;	   /* for password, md5 and SCRAM logins; NULL: trust only */
+	int pool_size;	   /* per pool, on this worker */
+	int min_idle;	   /* kept open even when idle */
+	double wait_timeout;  /* seconds a client waits for a connection */
+	double idle_timeout;  /* seconds an idle connection is kept (0: forever) */
+	double lifetime;      /* seconds before a connection is retired (0: forever) */
+	double connect_timeout;
+} pool_config;
+
+typedef struct pool_waiter pool_waiter;
+/*
+ * The answer to pool_acquire: a backend, or the reason there is none.
+ * login_error/len: the server's own ErrorResponse when it refused the
+ * login (role or database missing...), to hand to the client as is.
+ */
+typedef void (*pool_grant_fn)(pool_waiter *wt, backend *be, const pgw_error *err,
+			      const uint8_t *login_error, size_t login_error_len);
+
+struct pool_waiter {
+	pool_waiter *next, *prev;
+	pool *pool;
+	ev_timer timer;
+	pool_grant_fn granted;
+	bool queued;
+};
+
+struct pool {
+	worker *w;
+	const pool_config *cfg;
+	char *database;
+	char *user;
+	int open;	 /* connections open or opening */
+	int connecting;
+	int idle_count;
+	backend *idle;	 /* most recently used first */
+	backend *busy;
+	pool_waiter *wait_head, *wait_tail;
+	int nwaiting;
+	ev_timer maintenance;
+	uint64_t next_backend_id;
+	pool *next; /* the worker's list of pools */
+};
+
+pool *pool_new(worker *w, const pool_config *cfg, const char *database, const char *user);
+void pool_free(pool *p);
+
+/*
+ * Get a backend: returned at once when one is idle; otherwise NULL, and
+ * `granted` is called later from the loop (never from inside this call,
+ * so callers need not fear re-entry).
+ */
+backend *pool_acquire(pool *p, pool_waiter *wt, pool_grant_fn granted);
+/* Stop waiting (the client left). */
+void pool_cancel_wait(pool_waiter *wt);
+/*
+ * Give a backend back. One still answering requests, or in a transaction,
+ * is cleaned up first (its answers swallowed, then ROLLBACK, or DISCARD
+ * ALL when `discard`); it rejoins the idle list only when clean.
+ */
+void pool_release(backend *be, bool discard);
+/* Close a backend that cannot be trusted any more. */
+void pool_drop(backend *be);
+
+/* Called by backends. */
+void pool_on_ready(backend *be);
+void pool_on_failed(backend *be, const pgw_error *err);
+void pool_on_closed(backend *be);
+/* An orphan finished a request: continue its cleanup. */
+void pool_on_orphan_progress(backend *be);
+
+#endif
