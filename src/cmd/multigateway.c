@@ -31,8 +31,8 @@ static const char usage_text[] =
 	"                           [connect_timeout=S]; host may be a socket directory\n"
 	"                           (default 'host=127.0.0.1 port=5432')\n"
 	"  --workers N              worker threads (default: the number of cores)\n"
-	"  --pool-size N            server connections per (database, user), in total\n"
-	"                           across workers (default 20; each worker gets at least 1)\n"
+	"  --pool-size N            server connections per (database, user), all workers\n"
+	"                           together (default 20)\n"
 	"  --pool-mode MODE         transaction (default) or session\n"
 	"  --pool-timeout SECONDS   how long a client waits for a server connection (default 30)\n"
 	"  --idle-timeout SECONDS   close server connections idle this long (default 300, 0: never)\n"
@@ -395,6 +395,12 @@ int main(int argc, char **argv)
 	sigwait(&stop_signals, &sig);
 	log_info("shutting down on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	gateway_stop(&gw);
+	pool_groups_free();
+	for (int i = 0; i < cfg->nlisten; i++)
+		free(cfg->listen[i]);
+	free(cfg->socket_dir);
+	free(cfg->pool.host);
+	free(cfg->pool.password);
 	log_info("stopped");
 	return 0;
 }

@@ -287,8 +287,42 @@ static void request_done(client *cl, char status)
 	if (cl->be) {
 		cl->be->settings_hash = cl->force_resync ? UINT64_MAX : cl->sess.hash;
 		cl->be->settings_role = cl->sess.role_changed;
-		cl->force_resync = false;
 	}
+}
+
+/*
+ * After a RESET the server went back to its own defaults, not to the
+ * client's startup values. Put those back before the client hears
+ * ReadyForQuery, letting it see the ParameterStatus that results.
+ */
+static bool resync_after_reset(client *cl)
+{
+	if (!cl->force_resync || cl->txn_status != 'I' || !cl->be || cl->req_count > 0)
+		return false;
+	cl->force_resync = false;
+	backend *be = cl->be;
+	const char *prefix = session_sync_prefix(&cl->sess, be->settings_role);
+	pgw_wbuf *w = conn_wbuf(&be->conn);
+	size_t at = pgw_w_begin(w, 'Q');
+	pgw_w_bytes(w, prefix, strlen(prefix));
+	pgw_w_bytes(w, cl->sess.sync_sql, cl->sess.sync_len);
+	pgw_w_u8(w, 0);
+	pgw_w_end(w, at);
+	backend_send(be, NULL, 0, 1);
+	req_push(cl, REQ_RESYNC);
+	be->settings_hash = cl->sess.hash;
+	be->settings_role = cl->sess.role_changed;
+	return true;
+}
+
+/* After a ReadyForQuery reached the client: let go of the server
+ * connection if nothing holds it, and read the client again. */
+static void after_ready(client *cl)
+{
+	if (cl->req_count == 0 && cl->txn_status == 'I' && !cl->pinned && !cl->copy_in &&
+	    cl->gw->gw->cfg.mode == POOL_MODE_TRANSACTION)
+		release_backend(cl, false);
+	unblock(cl);
 }
 
 static void on_backend_message(void *owner, backend *be, pgw_msg *m)
@@ -324,18 +358,33 @@ static void on_backend_message(void *owner, backend *be, pgw_msg *m)
 		}
 		return;
 	}
+	request *head = req_head(cl);
+	if (head && head->kind == REQ_RESYNC) {
+		/* Only what the client would have seen from its RESET. */
+		if (m->type == 'S') {
+			conn_write(&cl->conn, m->raw, m->raw_len);
+		} else if (m->type == 'E') {
+			log_warning("client %u: restoring settings after RESET failed", cl->conn_id);
+		} else if (m->type == 'Z' && pgw_decode_msg_body(m, &err) == PGW_OK) {
+			req_pop(cl);
+			cl->txn_status = (char)m->body.ready_for_query.status;
+			conn_write(&cl->conn, m->raw, m->raw_len);
+			after_ready(cl);
+		}
+		return;
+	}
 	switch (m->type) {
 	case 'C':
 		if (pgw_decode_msg_body(m, &err) == PGW_OK)
 			statement_done(cl, &m->body.command_complete.tag);
 		break;
 	case 'I':
-		if (req_head(cl))
-			req_head(cl)->done++;
+		if (head)
+			head->done++;
 		break;
 	case 'E':
-		if (req_head(cl))
-			req_head(cl)->error = true;
+		if (head)
+			head->error = true;
 		break;
 	case 'G':
 		cl->copy_in = true;
@@ -345,6 +394,8 @@ static void on_backend_message(void *owner, backend *be, pgw_msg *m)
 		if (pgw_decode_msg_body(m, &err) != PGW_OK)
 			break;
 		request_done(cl, (char)m->body.ready_for_query.status);
+		if (resync_after_reset(cl))
+			return; /* its ReadyForQuery stands in for this one */
 		break;
 	default:
 		break;
@@ -352,12 +403,8 @@ static void on_backend_message(void *owner, backend *be, pgw_msg *m)
 	conn_write(&cl->conn, m->raw, m->raw_len);
 	if (conn_backed_up(&cl->conn))
 		backend_pause(cl->be);
-	if (m->type == 'Z') {
-		if (cl->req_count == 0 && cl->txn_status == 'I' && !cl->pinned && !cl->copy_in &&
-		    cl->gw->gw->cfg.mode == POOL_MODE_TRANSACTION)
-			release_backend(cl, false);
-		unblock(cl);
-	}
+	if (m->type == 'Z')
+		after_ready(cl);
 }
 
 static void on_backend_lost(void *owner, backend *be, const pgw_error *err)

@@ -31,7 +31,9 @@ typedef struct stmt_effect {
 	size_t len;
 } stmt_effect;
 
-typedef enum request_kind { REQ_QUERY = 0, REQ_SYNC, REQ_FUNCTION, REQ_LOGIN } request_kind;
+/* REQ_RESYNC: the gateway's own Query restoring the session's settings
+ * after a RESET; its ParameterStatus and ReadyForQuery reach the client. */
+typedef enum request_kind { REQ_QUERY = 0, REQ_SYNC, REQ_FUNCTION, REQ_LOGIN, REQ_RESYNC } request_kind;
 
 /* A request sent to the server and not yet answered by ReadyForQuery. */
 typedef struct request {

@@ -186,11 +186,8 @@ int gateway_start(gateway *gw)
 			return -1;
 		g->w.on_iteration_end = on_iteration_end;
 		g->gw = gw;
-		/* The pool size is a total per (database, user), shared out. */
+		/* The pool size is a limit for all workers together (see pool.h). */
 		g->pool_cfg = cfg->pool;
-		int share = cfg->pool.pool_size / gw->nworkers +
-			    (i < cfg->pool.pool_size % gw->nworkers ? 1 : 0);
-		g->pool_cfg.pool_size = share > 0 ? share : 1;
 		for (int l = 0; l < cfg->nlisten; l++) {
 			int fd = tcp_listen(cfg->listen[l]);
 			if (fd < 0)

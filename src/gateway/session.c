@@ -39,12 +39,13 @@ static session_entry *list_find(session_list *l, const char *name)
 
 static void list_remove(session_list *l, const char *name)
 {
-	for (size_t i = 0; i < l->n; i++)
+	for (size_t i = 0; i < l->n;)
 		if (strcmp(l->items[i].name, name) == 0) {
 			entry_free(&l->items[i]);
 			memmove(&l->items[i], &l->items[i + 1], (l->n - i - 1) * sizeof l->items[0]);
 			l->n--;
-			return;
+		} else {
+			i++;
 		}
 }
 
@@ -118,6 +119,10 @@ static int apply(session *s, session_op_kind kind, const char *name, const char 
 {
 	switch (kind) {
 	case SESSION_OP_SET:
+		/* A DateStyle SET may change only half of the value, so each
+		 * one is replayed in order; for the rest the last one wins. */
+		if (strcmp(name, "datestyle") == 0)
+			return list_append(&s->sets, name, stmt, stmt_len, true);
 		return list_put(&s->sets, name, stmt, stmt_len, true);
 	case SESSION_OP_RESET:
 		list_remove(&s->sets, name);
@@ -225,8 +230,6 @@ int session_refresh(session *s)
 	/* Startup parameters first, then SETs, which override them. */
 	for (size_t i = 0; i < s->startup.n; i++) {
 		session_entry *e = &s->startup.items[i];
-		if (list_find(&s->sets, e->name))
-			continue;
 		put(&buf, &len, &cap, "SET ", 4);
 		put_ident(&buf, &len, &cap, e->name);
 		put(&buf, &len, &cap, " TO ", 4);

@@ -6,6 +6,7 @@
  */
 #include "pooler/pool.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,165 @@
 #include "pooler/backend.h"
 
 #define ORPHAN_TIMEOUT 30.0 /* seconds an abandoned connection may take to come clean */
+
+/* ---- the group: counts shared by the workers' pools of one (database, user) */
+
+static pthread_mutex_t groups_lock = PTHREAD_MUTEX_INITIALIZER;
+static pool_group *groups;
+
+static pool_group *group_for(const char *database, const char *user, int limit)
+{
+	pthread_mutex_lock(&groups_lock);
+	pool_group *g = groups;
+	while (g && !(strcmp(g->database, database) == 0 && strcmp(g->user, user) == 0))
+		g = g->next;
+	if (!g) {
+		g = calloc(1, sizeof *g);
+		if (g) {
+			g->database = strdup(database);
+			g->user = strdup(user);
+			g->limit = limit;
+			if (!g->database || !g->user) {
+				free(g->database);
+				free(g->user);
+				free(g);
+				g = NULL;
+			} else {
+				g->next = groups;
+				groups = g;
+			}
+		}
+	}
+	pthread_mutex_unlock(&groups_lock);
+	return g;
+}
+
+/* Take one connection's room under the limit. */
+static bool group_reserve(pool_group *g)
+{
+	int open = __atomic_load_n(&g->open, __ATOMIC_RELAXED);
+	while (open < g->limit)
+		if (__atomic_compare_exchange_n(&g->open, &open, open + 1, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_RELAXED))
+			return true;
+	return false;
+}
+
+static void set_waiting(pool *p)
+{
+	__atomic_store_n(&p->group->waiting[p->w->index], p->nwaiting, __ATOMIC_RELAXED);
+}
+
+/* Another worker whose clients wait, or -1. */
+static int worker_in_need(pool *p)
+{
+	pool_group *g = p->group;
+	for (int i = 0; i < POOL_MAX_WORKERS; i++)
+		if (i != p->w->index && __atomic_load_n(&g->waiting[i], __ATOMIC_RELAXED) > 0 &&
+		    __atomic_load_n(&g->workers[i], __ATOMIC_ACQUIRE))
+			return i;
+	return -1;
+}
+
+static void open_one(pool *p);
+static void make_available(pool *p, backend *be);
+static void list_push(backend **head, backend *be);
+static void list_remove(backend **head, backend *be);
+static void on_donate_soon(struct ev_loop *loop, ev_timer *t, int revents);
+
+/* Room was freed somewhere: the worker told opens a connection if its
+ * clients still wait. */
+static void task_capacity(worker *w, void *arg)
+{
+	pool *p = ((pool_group *)arg)->pools[w->index];
+	if (p && p->nwaiting > p->connecting && group_reserve(p->group))
+		open_one(p);
+}
+
+/* A connection handed over by another worker joins this one. */
+static void task_adopt(worker *w, void *arg)
+{
+	backend *be = arg;
+	pool *p = be->pool->group->pools[w->index];
+	be->pool = p;
+	be->conn.w = w;
+	p->open++;
+	conn_read_start(&be->conn);
+	make_available(p, be);
+}
+
+/* Give an idle connection to a worker whose clients wait. */
+static void donate(pool *p, backend *be, int to)
+{
+	pool_group *g = p->group;
+	p->open--;
+	conn_read_stop(&be->conn);
+	ev_io_stop(p->w->loop, &be->conn.wio);
+	ev_timer_stop(p->w->loop, &be->timer);
+	be->pool = p; /* task_adopt finds the group through it */
+	if (worker_post(g->workers[to], task_adopt, be) != 0) {
+		/* Cannot hand it over: keep it. */
+		p->open++;
+		conn_read_start(&be->conn);
+		list_push(&p->idle, be);
+		be->in_idle = true;
+		p->idle_count++;
+	}
+}
+
+/* Hand an idle connection, with nothing buffered either way, to a worker
+ * whose clients wait. Runs from the loop, never from inside a read. */
+static void donate_idle(pool *p)
+{
+	if (p->nwaiting > 0)
+		return;
+	int to = worker_in_need(p);
+	if (to < 0)
+		return;
+	for (backend *be = p->idle; be; be = be->next) {
+		if (pgw_rbuf_len(&be->conn.in) || conn_pending(&be->conn) || be->paused)
+			continue;
+		list_remove(&p->idle, be);
+		be->in_idle = false;
+		p->idle_count--;
+		donate(p, be, to);
+		return;
+	}
+}
+
+/* A worker's clients wait and the limit is reached: ask the others for
+ * their idle connections. */
+static void task_donate_request(worker *w, void *arg)
+{
+	pool_group *g = arg;
+	pool *p = g->pools[w->index];
+	if (p)
+		donate_idle(p);
+}
+
+static void ask_for_donations(pool *p)
+{
+	pool_group *g = p->group;
+	for (int i = 0; i < POOL_MAX_WORKERS; i++) {
+		worker *w = __atomic_load_n(&g->workers[i], __ATOMIC_ACQUIRE);
+		if (w && i != p->w->index)
+			worker_post(w, task_donate_request, g);
+	}
+}
+
+/* A connection closed: its room goes to whoever waits, here first. */
+static void room_freed(pool *p)
+{
+	__atomic_sub_fetch(&p->group->open, 1, __ATOMIC_ACQ_REL);
+	if (p->nwaiting > p->connecting) {
+		if (group_reserve(p->group))
+			open_one(p);
+		return;
+	}
+	int to = worker_in_need(p);
+	if (to >= 0)
+		worker_post(p->group->workers[to], task_capacity, p->group);
+}
 
 static void list_push(backend **head, backend *be)
 {
@@ -49,6 +209,7 @@ static void waiter_unlink(pool *p, pool_waiter *wt)
 	wt->next = wt->prev = NULL;
 	wt->queued = false;
 	p->nwaiting--;
+	set_waiting(p);
 	ev_timer_stop(p->w->loop, &wt->timer);
 }
 
@@ -60,11 +221,13 @@ static void grant(pool *p, pool_waiter *wt, backend *be)
 	wt->granted(wt, be, NULL, NULL, 0);
 }
 
+/* Open a connection in room already reserved with group_reserve. */
 static void open_one(pool *p)
 {
 	backend *be = backend_connect(p);
 	if (!be) {
 		log_error("could not open a server connection for %s/%s", p->database, p->user);
+		__atomic_sub_fetch(&p->group->open, 1, __ATOMIC_ACQ_REL);
 		return;
 	}
 	p->open++;
@@ -82,7 +245,7 @@ static void on_wait_timeout(struct ev_loop *loop, ev_timer *t, int revents)
 	pgw_error_set(&err, PGW_SEV_ERROR, "53300",
 		      "no server connection for user \"%s\" database \"%s\" became free within %g s "
 		      "(pool size %d)",
-		      p->user, p->database, p->cfg->wait_timeout, p->cfg->pool_size);
+		      p->user, p->database, p->cfg->wait_timeout, p->group->limit);
 	wt->granted(wt, NULL, &err, NULL, 0);
 }
 
@@ -109,12 +272,18 @@ backend *pool_acquire(pool *p, pool_waiter *wt, pool_grant_fn granted)
 		p->wait_head = wt;
 	p->wait_tail = wt;
 	p->nwaiting++;
+	set_waiting(p);
 	ev_timer_init(&wt->timer, on_wait_timeout, p->cfg->wait_timeout, 0);
 	if (p->cfg->wait_timeout > 0)
 		ev_timer_start(p->w->loop, &wt->timer);
-	/* One new connection per waiter beyond those already coming. */
-	if (p->open < p->cfg->pool_size && p->connecting < p->nwaiting)
-		open_one(p);
+	/* One new connection per waiter beyond those already coming; at the
+	 * limit, other workers' idle connections are asked for. */
+	if (p->connecting < p->nwaiting) {
+		if (group_reserve(p->group))
+			open_one(p);
+		else
+			ask_for_donations(p);
+	}
 	return NULL;
 }
 
@@ -124,7 +293,8 @@ void pool_cancel_wait(pool_waiter *wt)
 		waiter_unlink(wt->pool, wt);
 }
 
-/* A clean connection: to the first waiter, or to the idle list. */
+/* A clean connection, on no list: to the first waiter here, to a worker
+ * whose clients wait, or to the idle list. */
 static void make_available(pool *p, backend *be)
 {
 	ev_tstamp now = ev_now(p->w->loop);
@@ -145,6 +315,18 @@ static void make_available(pool *p, backend *be)
 	list_push(&p->idle, be);
 	be->in_idle = true;
 	p->idle_count++;
+	/* Other workers' clients may be waiting for it; hand it over from the
+	 * loop, once nothing up the stack is reading this connection. */
+	if (worker_in_need(p) >= 0 && !ev_is_active(&p->donate_soon))
+		ev_timer_start(p->w->loop, &p->donate_soon);
+}
+
+static void on_donate_soon(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop;
+	(void)revents;
+	pool *p = (pool *)((char *)t - offsetof(pool, donate_soon));
+	donate_idle(p);
 }
 
 void pool_on_ready(backend *be)
@@ -159,6 +341,7 @@ void pool_on_failed(backend *be, const pgw_error *err)
 	pool *p = be->pool;
 	p->connecting--;
 	p->open--;
+	__atomic_sub_fetch(&p->group->open, 1, __ATOMIC_ACQ_REL);
 	log_warning("server connection for %s/%s failed: %s", p->database, p->user, err->message);
 	/* If nothing else can serve the queue, everyone hears why; otherwise
 	 * only the longest waiter. */
@@ -190,9 +373,7 @@ void pool_drop(backend *be)
 	}
 	p->open--;
 	backend_destroy(be);
-	/* Someone may be waiting for the room this leaves. */
-	if (p->wait_head && p->open < p->cfg->pool_size && p->connecting == 0)
-		open_one(p);
+	room_freed(p);
 }
 
 static void on_orphan_timeout(struct ev_loop *loop, ev_timer *t, int revents)
@@ -278,10 +459,14 @@ static void on_maintenance(struct ev_loop *loop, ev_timer *t, int revents)
 
 pool *pool_new(worker *w, const pool_config *cfg, const char *database, const char *user)
 {
+	pool_group *g = group_for(database, user, cfg->pool_size);
+	if (!g || w->index >= POOL_MAX_WORKERS)
+		return NULL;
 	pool *p = calloc(1, sizeof *p);
 	if (!p)
 		return NULL;
 	p->w = w;
+	p->group = g;
 	p->cfg = cfg;
 	p->database = strdup(database);
 	p->user = strdup(user);
@@ -291,12 +476,18 @@ pool *pool_new(worker *w, const pool_config *cfg, const char *database, const ch
 	}
 	ev_timer_init(&p->maintenance, on_maintenance, 1.0, 1.0);
 	ev_timer_start(w->loop, &p->maintenance);
+	ev_timer_init(&p->donate_soon, on_donate_soon, 0, 0);
+	g->pools[w->index] = p;
+	__atomic_store_n(&g->workers[w->index], w, __ATOMIC_RELEASE);
 	return p;
 }
 
 void pool_free(pool *p)
 {
+	__atomic_store_n(&p->group->workers[p->w->index], NULL, __ATOMIC_RELEASE);
+	__atomic_store_n(&p->group->waiting[p->w->index], 0, __ATOMIC_RELAXED);
 	ev_timer_stop(p->w->loop, &p->maintenance);
+	ev_timer_stop(p->w->loop, &p->donate_soon);
 	while (p->idle) {
 		backend *be = p->idle;
 		list_remove(&p->idle, be);
@@ -310,4 +501,17 @@ void pool_free(pool *p)
 	free(p->database);
 	free(p->user);
 	free(p);
+}
+
+void pool_groups_free(void)
+{
+	pthread_mutex_lock(&groups_lock);
+	while (groups) {
+		pool_group *g = groups;
+		groups = g->next;
+		free(g->database);
+		free(g->user);
+		free(g);
+	}
+	pthread_mutex_unlock(&groups_lock);
 }

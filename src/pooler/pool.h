@@ -1,7 +1,11 @@
 /*
  * The embedded pooler's pools: one per (database, user) on each worker,
- * with a size limit, a wait queue with a timeout, idle and lifetime
- * limits. This is the core the multipooler service will serve over gRPC.
+ * with a wait queue with a timeout, idle and lifetime limits. The size
+ * limit is for the whole process: the workers' pools of one (database,
+ * user) form a group that counts connections together, and a worker with
+ * clients waiting is handed idle connections by the others (the one rare
+ * event where threads meet, through worker_post). This is the core the
+ * multipooler service will serve over gRPC.
  */
 #ifndef PGW_POOL_H
 #define PGW_POOL_H
@@ -24,7 +28,7 @@ typedef struct pool_config {
 	struct sockaddr_storage addr; /* resolved once, at start */
 	socklen_t addrlen;
 	char *password;	   /* for password, md5 and SCRAM logins; NULL: trust only */
-	int pool_size;	   /* per pool, on this worker */
+	int pool_size;	   /* per (database, user), all workers together */
 	int min_idle;	   /* kept open even when idle */
 	double wait_timeout;  /* seconds a client waits for a connection */
 	double idle_timeout;  /* seconds an idle connection is kept (0: forever) */
@@ -49,8 +53,23 @@ struct pool_waiter {
 	bool queued;
 };
 
+#define POOL_MAX_WORKERS 128
+
+/* The workers' pools of one (database, user). */
+typedef struct pool_group {
+	char *database;
+	char *user;
+	int limit;
+	int open;		      /* connections open or opening, all workers (atomic) */
+	int waiting[POOL_MAX_WORKERS]; /* each worker's queued clients (atomic) */
+	pool *pools[POOL_MAX_WORKERS];	/* set once by each worker */
+	worker *workers[POOL_MAX_WORKERS];
+	struct pool_group *next;
+} pool_group;
+
 struct pool {
 	worker *w;
+	pool_group *group;
 	const pool_config *cfg;
 	char *database;
 	char *user;
@@ -62,12 +81,16 @@ struct pool {
 	pool_waiter *wait_head, *wait_tail;
 	int nwaiting;
 	ev_timer maintenance;
+	ev_timer donate_soon;
 	uint64_t next_backend_id;
 	pool *next; /* the worker's list of pools */
 };
 
+/* This worker's pool of (database, user), made on first use. */
 pool *pool_new(worker *w, const pool_config *cfg, const char *database, const char *user);
 void pool_free(pool *p);
+/* After every worker's pools are freed, at exit. */
+void pool_groups_free(void);
 
 /*
  * Get a backend: returned at once when one is idle; otherwise NULL, and

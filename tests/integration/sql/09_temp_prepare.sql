@@ -1,0 +1,57 @@
+-- Temporary tables and SQL-level PREPARE/EXECUTE across statements.
+CREATE TEMP TABLE tmp1 (id int, v text);
+INSERT INTO tmp1 VALUES (1, 'one'), (2, 'two');
+SELECT 'unrelated' AS x;
+SELECT * FROM tmp1 ORDER BY id;
+SELECT count(*) FROM pg_temp.tmp1;
+INSERT INTO tmp1 SELECT g, 'g' || g FROM generate_series(3, 10) g;
+SELECT count(*) FROM tmp1;
+CREATE TEMP TABLE tmp2 ON COMMIT DELETE ROWS AS SELECT 1 AS x;
+BEGIN;
+INSERT INTO tmp2 VALUES (5);
+SELECT count(*) FROM tmp2;
+COMMIT;
+SELECT count(*) FROM tmp2;
+BEGIN;
+CREATE TEMP TABLE tmp3 (x int) ON COMMIT DROP;
+INSERT INTO tmp3 VALUES (1);
+COMMIT;
+SELECT * FROM tmp3;
+-- PREPARE / EXECUTE / DEALLOCATE
+PREPARE p1 AS SELECT $1::int + 1 AS next;
+SELECT 'in between' AS x;
+EXECUTE p1(41);
+EXECUTE p1(1);
+PREPARE p2(text, int) AS SELECT repeat($1, $2) AS r;
+EXECUTE p2('ab', 3);
+PREPARE p3 AS INSERT INTO tmp1 VALUES ($1, $2);
+EXECUTE p3(100, 'hundred');
+SELECT * FROM tmp1 WHERE id = 100;
+SELECT name, statement FROM pg_prepared_statements ORDER BY name;
+PREPARE p1 AS SELECT 2;
+EXECUTE p1('not an int');
+EXECUTE p1;
+EXECUTE nope;
+\echo :LAST_ERROR_SQLSTATE
+DEALLOCATE p1;
+EXECUTE p1(1);
+DEALLOCATE PREPARE p2;
+DEALLOCATE ALL;
+SELECT count(*) FROM pg_prepared_statements;
+EXECUTE p3(1, 'x');
+DEALLOCATE nope;
+-- prepared statement in a transaction that fails, then used again
+BEGIN;
+PREPARE p4 AS SELECT 4;
+SELECT 1/0;
+ROLLBACK;
+EXECUTE p4;
+PREPARE p5 AS SELECT 5 AS five;
+BEGIN;
+EXECUTE p5;
+COMMIT;
+EXECUTE p5;
+DISCARD TEMP;
+SELECT * FROM tmp1;
+DISCARD ALL;
+EXECUTE p5;

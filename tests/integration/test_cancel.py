@@ -1,0 +1,104 @@
+"""Query cancellation: psycopg2 conn.cancel() during pg_sleep."""
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+
+class CancelTest(harness.DualTestCase):
+
+    def cancel_after(self, conn, delay):
+        t = threading.Timer(delay, conn.cancel)
+        t.start()
+        return t
+
+    def test_cancel_pg_sleep(self):
+        def scenario(tr, connect):
+            c = connect(autocommit=True)
+            tr.q(c, "SELECT 'warm up'")
+            t0 = time.monotonic()
+            timer = self.cancel_after(c, 0.5)
+            e = tr.q(c, "SELECT pg_sleep(30)")
+            elapsed = time.monotonic() - t0
+            timer.join()
+            self.assertIsInstance(e, harness.psycopg2.errors.QueryCanceled)
+            self.assertEqual(e.pgcode, "57014")
+            self.assertIn("canceling statement due to user request", e.pgerror)
+            self.assertLess(elapsed, 0.5 + 2.5, "cancel took %.1fs" % elapsed)
+            tr.q(c, "SELECT 'usable after cancel'")
+            # inside a transaction: the transaction is aborted, ROLLBACK recovers
+            tr.q(c, "BEGIN")
+            tr.q(c, "SELECT 1")
+            t0 = time.monotonic()
+            timer = self.cancel_after(c, 0.5)
+            tr.q(c, "SELECT pg_sleep(30)")
+            timer.join()
+            self.assertLess(time.monotonic() - t0, 3.0)
+            tr.q(c, "SELECT 1")
+            tr.q(c, "ROLLBACK")
+            tr.q(c, "SELECT 'usable after rollback'")
+            # non-autocommit connection (psycopg2's implicit BEGIN)
+            d = connect()
+            timer = self.cancel_after(d, 0.5)
+            tr.q(d, "SELECT pg_sleep(30)")
+            timer.join()
+            tr.call(d, "rollback", d.rollback)
+            tr.q(d, "SELECT 'd usable'")
+            tr.call(d, "commit", d.commit)
+            # a cancel while idle does nothing
+            c.cancel()
+            time.sleep(0.3)
+            tr.q(c, "SELECT 'not canceled'")
+            # cancel a statement that is producing rows
+            timer = self.cancel_after(c, 0.5)
+            tr.q(c, "SELECT count(*) FROM generate_series(1, 1000000000)")
+            timer.join()
+            tr.q(c, "SELECT 'usable at end'")
+        self.dual(scenario)
+
+    def test_cancel_only_hits_own_session(self):
+        """Two sessions sleeping; cancelling one leaves the other alone, and a
+        CancelRequest with a bogus key cancels nothing."""
+        gw = self.gw()
+        a = gw.connect(autocommit=True)
+        b = gw.connect(autocommit=True)
+        results = {}
+
+        def run(name, conn, sql):
+            t0 = time.monotonic()
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(sql)
+                results[name] = ("ok", time.monotonic() - t0)
+            except harness.psycopg2.Error as e:
+                results[name] = (e.pgcode, time.monotonic() - t0)
+        try:
+            ta = threading.Thread(target=run, args=("a", a, "SELECT pg_sleep(30)"))
+            tb = threading.Thread(target=run, args=("b", b, "SELECT pg_sleep(2)"))
+            ta.start()
+            tb.start()
+            time.sleep(0.5)
+            # bogus CancelRequest: gateway must drop it without harm
+            with socket.create_connection((gw.host, gw.port), timeout=5) as s:
+                s.sendall(struct.pack("!IIII", 16, 80877102, 12345, 67890))
+                s.settimeout(5)
+                try:
+                    s.recv(1)
+                except (socket.timeout, ConnectionError):
+                    pass
+            a.cancel()
+            ta.join(10)
+            tb.join(10)
+            self.assertEqual(results["a"][0], "57014", results)
+            self.assertEqual(results["b"][0], "ok", results)
+            self.assertGreaterEqual(results["b"][1], 1.9, results)
+            with a.cursor() as cur:
+                cur.execute("SELECT 1")
+        finally:
+            a.close()
+            b.close()

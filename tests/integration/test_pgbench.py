@@ -1,0 +1,71 @@
+"""pgbench (simple query protocol) through the gateway: TPC-B and -S."""
+import os
+import re
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+DB = "pgw_pgbench"
+DURATION = int(os.environ.get("PGW_PGBENCH_SECONDS", "5"))
+
+
+def parse(out):
+    def num(rx):
+        m = re.search(rx, out, re.M)
+        return float(m.group(1)) if m else None
+    return {
+        "processed": num(r"^number of transactions actually processed: (\d+)"),
+        "failed": num(r"^number of failed transactions: (\d+)"),
+        "tps": num(r"^tps = ([\d.]+)"),
+    }
+
+
+class PgbenchTest(harness.IntegrationTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env.create_database(DB)
+        r = subprocess.run([harness.PGBENCH, "-i", "-q", "-s", "1"],
+                           env=cls.env.direct.env(dbname=DB), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=300)
+        if r.returncode != 0:
+            raise RuntimeError("pgbench -i failed:\n" + r.stdout)
+        # 8 clients over a pool of 4: real transaction pooling
+        cls.gateway = cls.env.gateway(name="bench", pool_size=4, pool_timeout=30)
+
+    def run_pgbench(self, *extra):
+        argv = [harness.PGBENCH, "-n", "-M", "simple", "-c", "8", "-j", "2",
+                "-T", str(DURATION)] + list(extra)
+        r = subprocess.run(argv, env=self.gateway.env(dbname=DB), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=DURATION + 120)
+        res = parse(r.stdout)
+        self.assertEqual(r.returncode, 0, "pgbench failed:\n" + r.stdout[-5000:])
+        self.assertIsNotNone(res["processed"], r.stdout)
+        self.assertGreater(res["processed"], 0, r.stdout)
+        self.assertIn(res["failed"], (None, 0), r.stdout)
+        self.assertNotIn("error", r.stdout.lower().replace("errors", ""), r.stdout[-3000:])
+        sys.stderr.write("  [pgbench %s] %d transactions, tps %.0f\n"
+                         % (" ".join(extra) or "tpcb", res["processed"], res["tps"] or 0))
+        return res
+
+    def test_tpcb_simple(self):
+        self.env.admin_exec("TRUNCATE pgbench_history", dbname=DB)
+        res = self.run_pgbench()
+        # every committed TPC-B transaction inserted exactly one history row
+        n = self.env.admin_exec("SELECT count(*) FROM pgbench_history", dbname=DB)[0][0]
+        self.assertEqual(n, res["processed"])
+        # and the balances are consistent
+        rows = self.env.admin_exec(
+            "SELECT (SELECT sum(abalance) FROM pgbench_accounts), "
+            "(SELECT sum(bbalance) FROM pgbench_branches), "
+            "(SELECT sum(tbalance) FROM pgbench_tellers), "
+            "(SELECT coalesce(sum(delta), 0) FROM pgbench_history)", dbname=DB)[0]
+        self.assertEqual(rows[0], rows[1])
+        self.assertEqual(rows[1], rows[2])
+        self.assertEqual(self.env.backend_count(DB, "idle in transaction%"), 0)
+
+    def test_select_only_simple(self):
+        self.run_pgbench("-S")
