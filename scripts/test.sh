@@ -7,7 +7,10 @@
 #      some are missing; non-interactive),
 #   2. builds build/ with -DPGW_WERROR=ON and runs ctest,
 #   3. builds build-asan/ with ASan+UBSan (PGW_SANITIZE=ON) and runs ctest,
-#   4. runs scripts/fuzz.sh for PGW_FUZZ_SECONDS (default 60) per target.
+#   4. runs the integration tests (tests/integration: psql, psycopg2 and
+#      pgbench against a throwaway PostgreSQL 15, directly and through the
+#      ASan+UBSan build of multigateway),
+#   5. runs scripts/fuzz.sh for PGW_FUZZ_SECONDS (default 60) per target.
 #
 # Exits non-zero on the first failure.
 set -euo pipefail
@@ -25,7 +28,7 @@ step() {
 
 # ---- 1. packages
 packages=(build-essential cmake ragel python3 libcmocka-dev clang llvm libclang-rt-14-dev
-	pkg-config libev-dev libssl-dev)
+	pkg-config libev-dev libssl-dev postgresql-15 postgresql-client-15 python3-psycopg2)
 step "packages"
 if command -v dpkg-query >/dev/null 2>&1; then
 	missing=()
@@ -75,7 +78,13 @@ fi
 		UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 		ctest --output-on-failure)
 
-# ---- 4. fuzzing
+# ---- 4. integration: real clients, a real PostgreSQL, the sanitized gateway
+step "integration tests (tests/integration, gateway from build-asan/)"
+ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
+	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+	PGW_GATEWAY="$root/build-asan/multigateway" /usr/bin/python3 tests/integration/run.py
+
+# ---- 5. fuzzing
 step "scripts/fuzz.sh $fuzz_seconds"
 bash scripts/fuzz.sh "$fuzz_seconds"
 
