@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "router/router.h"
 #include "sql/stmt.h"
 
 #define MAX_STMTS_TRACKED 4096
@@ -255,7 +256,7 @@ static void release_backend(client *cl, bool discard)
 		return;
 	cl->be = NULL;
 	backend_set_owner(be, NULL, NULL);
-	pool_release(be, discard);
+	cl->pooler->ops->release(cl->pooler, be, discard);
 }
 
 static void unblock(client *cl)
@@ -507,7 +508,7 @@ static bool ensure_backend(client *cl)
 	if (cl->be)
 		return true;
 	if (!cl->waiting) {
-		backend *be = pool_acquire(cl->pool, &cl->waiter, on_granted);
+		backend *be = cl->pooler->ops->acquire(cl->pooler, &cl->waiter, on_granted);
 		if (be) {
 			take_backend(cl, be);
 			return true;
@@ -664,8 +665,8 @@ static void on_startup_message(client *cl, const pgw_msg *m)
 		return;
 	}
 	session_refresh(&cl->sess);
-	cl->pool = gateway_pool_for(cl->gw, cl->database, cl->user);
-	if (!cl->pool) {
+	cl->pooler = router_route(cl->gw, cl->database, cl->user);
+	if (!cl->pooler) {
 		fatal(cl, "53200", "out of memory");
 		return;
 	}
@@ -917,7 +918,7 @@ static void client_close(client *cl)
 		return;
 	cl->state = CL_CLOSED;
 	if (cl->waiting)
-		pool_cancel_wait(&cl->waiter);
+		cl->pooler->ops->cancel_wait(cl->pooler, &cl->waiter);
 	/* Whatever it left behind on the server is cleaned up before the
 	 * connection serves anyone else. */
 	release_backend(cl, cl->pinned || cl->gw->gw->cfg.mode == POOL_MODE_SESSION);

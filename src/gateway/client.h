@@ -58,7 +58,7 @@ struct client {
 	char *user;
 	char *database;
 	session sess;
-	pool *pool;
+	struct pooler_handle *pooler; /* where the router sends this session */
 	pool_waiter waiter;
 	bool waiting; /* for a server connection */
 	backend *be;

@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "net/conn.h"
 #include "pgw/bufpool.h"
+#include "router/router.h"
 
 /* Listen watchers carry which socket they belong to in data. */
 static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
@@ -157,6 +158,7 @@ static void stop_task(worker *w, void *arg)
 		ev_io_stop(w->loop, &gw->listen_io[i]);
 	client_close_all(gw);
 	client_free_closed(gw);
+	router_free_handles(gw);
 	while (gw->pools) {
 		pool *p = gw->pools;
 		gw->pools = p->next;

@@ -37,6 +37,7 @@ typedef struct gw_worker {
 	gateway *gw;
 	pool_config pool_cfg; /* this worker's share of the pool size */
 	pool *pools;
+	struct pooler_handle *handles; /* the router's, one per (database, user) */
 	ev_io listen_io[GW_MAX_LISTEN + 1];
 	int nlisten;
 	client *clients; /* all of this worker's clients */

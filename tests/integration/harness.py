@@ -124,9 +124,8 @@ def base_env():
         "PGPASSFILE": "/nonexistent/pgpass",
         "PGSYSCONFDIR": "/nonexistent",
         "PSQL_HISTORY": "/dev/null",
+        "PAGER": "cat",
     })
-    env.pop("PAGER", None)
-    env["PAGER"] = "cat"
     return env
 
 

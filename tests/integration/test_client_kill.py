@@ -1,7 +1,6 @@
 """A client killed (SIGKILL) mid-transaction: its transaction is rolled back,
 its locks released and its backend handed to the next client clean."""
 import os
-import signal
 import subprocess
 import sys
 import time
