@@ -47,7 +47,8 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 work=$build/fuzz-work
 failed=0
 for t in "${targets[@]}"; do
-	# fuzz_<kind>: seeds from gen/seeds/<kind> and fuzz/corpus/<kind> (when
+	# fuzz_<kind>: seeds from gen/seeds/<kind>, fuzz/corpus/<kind> and the
+	# committed fuzz/seeds/<kind> (when
 	# they exist), dictionary fuzz/<kind>.dict if there is one, else pgw.dict.
 	kind=${t#fuzz_}
 	dict=$root/fuzz/$kind.dict
@@ -55,7 +56,7 @@ for t in "${targets[@]}"; do
 	dir=$work/$t
 	rm -rf "$dir"
 	mkdir -p "$dir/corpus" "$dir/artifacts"
-	for seeds in "$build/gen/seeds/$kind" "$build/fuzz/corpus/$kind"; do
+	for seeds in "$build/gen/seeds/$kind" "$build/fuzz/corpus/$kind" "$root/fuzz/seeds/$kind"; do
 		if [ -d "$seeds" ]; then
 			cp -- "$seeds"/* "$dir/corpus/" 2>/dev/null || true
 		fi

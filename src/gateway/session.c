@@ -101,6 +101,7 @@ void session_free(session *s)
 
 int session_add_startup(session *s, const char *name, const char *value)
 {
+	s->stale = true;
 	return list_put(&s->startup, name, value, strlen(value), false);
 }
 
@@ -117,6 +118,7 @@ static bool is_role_param(const char *name)
 static int apply(session *s, session_op_kind kind, const char *name, const char *stmt,
 		 size_t stmt_len)
 {
+	s->stale = true;
 	switch (kind) {
 	case SESSION_OP_SET:
 		/* A DateStyle SET may change only half of the value, so each
@@ -224,6 +226,9 @@ static void put_ident(char **buf, size_t *len, size_t *cap, const char *v)
 
 int session_refresh(session *s)
 {
+	if (!s->stale)
+		return 0;
+	s->stale = false;
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
 	s->role_changed = false;

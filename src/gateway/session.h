@@ -35,6 +35,7 @@ typedef struct session {
 	session_list block;   /* ops of the open transaction block (kind in is_sql) */
 	bool role_changed;    /* SET ROLE / SESSION AUTHORIZATION is in effect */
 	uint64_t hash;	      /* of what a server connection must have; 0: nothing */
+	bool stale;	      /* startup or sets changed since session_refresh */
 	char *sync_sql;	      /* the statements that set a connection up so */
 	size_t sync_len;
 } session;
@@ -49,7 +50,7 @@ int session_change(session *s, session_op_kind kind, const char *name, const cha
 		   size_t stmt_len, bool in_block);
 /* The open transaction block ended. */
 void session_block_end(session *s, bool committed);
-/* Recompute hash and sync_sql after changes. */
+/* Recompute hash and sync_sql if anything changed (cheap otherwise). */
 int session_refresh(session *s);
 /*
  * A server connection whose settings hash differs from s->hash is set up
