@@ -9,27 +9,29 @@
 
 #include "codec_internal.h"
 
-void pgw_error_set(pgw_error *err, pgw_severity sev, const char *sqlstate, const char *fmt, ...)
+static void error_vset(pgw_error *err, pgw_severity sev, const char *sqlstate, const char *fmt,
+		       va_list ap)
 {
-	va_list ap;
 	err->severity = sev;
 	err->lost_sync = false;
 	memcpy(err->sqlstate, sqlstate, 5);
 	err->sqlstate[5] = '\0';
-	va_start(ap, fmt);
 	vsnprintf(err->message, sizeof err->message, fmt, ap);
+}
+
+void pgw_error_set(pgw_error *err, pgw_severity sev, const char *sqlstate, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	error_vset(err, sev, sqlstate, fmt, ap);
 	va_end(ap);
 }
 
 pgw_status pgw_fail(pgw_error *err, const char *sqlstate, const char *fmt, ...)
 {
 	va_list ap;
-	err->severity = PGW_SEV_ERROR;
-	err->lost_sync = false;
-	memcpy(err->sqlstate, sqlstate, 5);
-	err->sqlstate[5] = '\0';
 	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof err->message, fmt, ap);
+	error_vset(err, PGW_SEV_ERROR, sqlstate, fmt, ap);
 	va_end(ap);
 	return PGW_ERR;
 }

@@ -270,6 +270,7 @@ static void unblock(client *cl)
 
 static void finish_login(client *cl);
 static void start_login(client *cl);
+static void send_settings(client *cl, request_kind kind);
 
 /* The head request got its ReadyForQuery. */
 static void request_done(client *cl, char status)
@@ -301,18 +302,7 @@ static bool resync_after_reset(client *cl)
 	if (!cl->force_resync || cl->txn_status != 'I' || !cl->be || cl->req_count > 0)
 		return false;
 	cl->force_resync = false;
-	backend *be = cl->be;
-	const char *prefix = session_sync_prefix(&cl->sess, be->settings_role);
-	pgw_wbuf *w = conn_wbuf(&be->conn);
-	size_t at = pgw_w_begin(w, 'Q');
-	pgw_w_bytes(w, prefix, strlen(prefix));
-	pgw_w_bytes(w, cl->sess.sync_sql, cl->sess.sync_len);
-	pgw_w_u8(w, 0);
-	pgw_w_end(w, at);
-	backend_send(be, NULL, 0, 1);
-	req_push(cl, REQ_RESYNC);
-	be->settings_hash = cl->sess.hash;
-	be->settings_role = cl->sess.role_changed;
+	send_settings(cl, REQ_RESYNC);
 	return true;
 }
 
@@ -426,18 +416,31 @@ static void on_backend_drained(void *owner, backend *be)
 static const backend_owner_ops client_backend_ops = {on_backend_message, on_backend_lost,
 						     on_backend_drained};
 
-/* Hold be: make its settings the session's (one silent Query ahead of
- * the client's, in the same write). */
+/*
+ * Make the held server connection's settings the session's with one
+ * Query, sent ahead of whatever the client sends next. kind: whose its
+ * answers are: REQ_NONE for the pooler's own (swallowed), or a request
+ * of the client's whose answers the client handler sees.
+ */
+static void send_settings(client *cl, request_kind kind)
+{
+	backend *be = cl->be;
+	const char *prefix = session_sync_prefix(&cl->sess, be->settings_role);
+	backend_send_query(be, prefix, strlen(prefix), cl->sess.sync_sql, cl->sess.sync_len,
+			   kind == REQ_NONE);
+	if (kind != REQ_NONE)
+		req_push(cl, kind);
+	be->settings_hash = cl->sess.hash;
+	be->settings_role = cl->sess.role_changed;
+}
+
+/* Hold be, set up as the session needs. */
 static void take_backend(client *cl, backend *be)
 {
 	cl->be = be;
 	backend_set_owner(be, &client_backend_ops, cl);
-	if (cl->state == CL_READY && session_needs_sync(&cl->sess, be->settings_hash)) {
-		const char *prefix = session_sync_prefix(&cl->sess, be->settings_role);
-		backend_send_silent(be, prefix, strlen(prefix), cl->sess.sync_sql, cl->sess.sync_len);
-		be->settings_hash = cl->sess.hash;
-		be->settings_role = cl->sess.role_changed;
-	}
+	if (cl->state == CL_READY && session_needs_sync(&cl->sess, be->settings_hash))
+		send_settings(cl, REQ_NONE);
 }
 
 static void on_granted(pool_waiter *wt, backend *be, const pgw_error *err,
@@ -481,25 +484,12 @@ static void on_granted(pool_waiter *wt, backend *be, const pgw_error *err,
 /* Logged in: set the session up on the server connection it holds. */
 static void start_login(client *cl)
 {
-	backend *be = cl->be;
-	if (!session_needs_sync(&cl->sess, be->settings_hash)) {
+	if (!session_needs_sync(&cl->sess, cl->be->settings_hash)) {
 		finish_login(cl);
 		return;
 	}
-	{
-		/* Apply the startup parameters; the server judges them. */
-		pgw_wbuf *w = conn_wbuf(&be->conn);
-		const char *prefix = session_sync_prefix(&cl->sess, be->settings_role);
-		size_t at = pgw_w_begin(w, 'Q');
-		pgw_w_bytes(w, prefix, strlen(prefix));
-		pgw_w_bytes(w, cl->sess.sync_sql, cl->sess.sync_len);
-		pgw_w_u8(w, 0);
-		pgw_w_end(w, at);
-		backend_send(be, NULL, 0, 1);
-		req_push(cl, REQ_LOGIN);
-		be->settings_hash = cl->sess.hash;
-		be->settings_role = cl->sess.role_changed;
-	}
+	/* Apply the startup parameters; the server judges them. */
+	send_settings(cl, REQ_LOGIN);
 }
 
 /* Returns false when the caller must wait (the client is then blocked). */

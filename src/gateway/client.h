@@ -33,7 +33,14 @@ typedef struct stmt_effect {
 
 /* REQ_RESYNC: the gateway's own Query restoring the session's settings
  * after a RESET; its ParameterStatus and ReadyForQuery reach the client. */
-typedef enum request_kind { REQ_QUERY = 0, REQ_SYNC, REQ_FUNCTION, REQ_LOGIN, REQ_RESYNC } request_kind;
+typedef enum request_kind {
+	REQ_NONE = -1, /* not a request of the client's */
+	REQ_QUERY = 0,
+	REQ_SYNC,
+	REQ_FUNCTION,
+	REQ_LOGIN,
+	REQ_RESYNC,
+} request_kind;
 
 /* A request sent to the server and not yet answered by ReadyForQuery. */
 typedef struct request {

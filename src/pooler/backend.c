@@ -453,8 +453,8 @@ void backend_send(backend *be, const void *bytes, size_t n, int requests)
 		push_pending(be, false);
 }
 
-void backend_send_silent(backend *be, const char *sql, size_t len, const char *more,
-			 size_t more_len)
+void backend_send_query(backend *be, const char *sql, size_t len, const char *more,
+			size_t more_len, bool silent)
 {
 	/* A Query written in two parts, to spare the caller a copy. */
 	pgw_wbuf *w = conn_wbuf(&be->conn);
@@ -464,7 +464,7 @@ void backend_send_silent(backend *be, const char *sql, size_t len, const char *m
 	pgw_w_u8(w, 0);
 	pgw_w_end(w, at);
 	conn_wrote(&be->conn);
-	push_pending(be, true);
+	push_pending(be, silent);
 }
 
 void backend_pause(backend *be)
