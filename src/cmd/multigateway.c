@@ -38,6 +38,7 @@ static const char usage_text[] =
 	"  --idle-timeout SECONDS   close server connections idle this long (default 300, 0: never)\n"
 	"  --lifetime SECONDS       retire server connections this old (default 3600, 0: never)\n"
 	"  --max-clients N          refuse clients beyond this many (default 10000)\n"
+	"  --login-timeout SECONDS  drop clients not logged in by then (default 60, 0: never)\n"
 	"  --max-message BYTES      largest client message accepted (default 67108864)\n"
 	"  --log-level LEVEL        debug, info (default), warning or error\n"
 	"  --config FILE            read options from FILE: one 'name = value' per line,\n"
@@ -179,6 +180,7 @@ enum {
 	OPT_IDLE_TIMEOUT,
 	OPT_LIFETIME,
 	OPT_MAX_CLIENTS,
+	OPT_LOGIN_TIMEOUT,
 	OPT_MAX_MESSAGE,
 	OPT_LOG_LEVEL,
 	OPT_CONFIG,
@@ -197,6 +199,7 @@ static const struct option options[] = {
 	{"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
 	{"lifetime", required_argument, NULL, OPT_LIFETIME},
 	{"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
+	{"login-timeout", required_argument, NULL, OPT_LOGIN_TIMEOUT},
 	{"max-message", required_argument, NULL, OPT_MAX_MESSAGE},
 	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 	{"config", required_argument, NULL, OPT_CONFIG},
@@ -247,6 +250,9 @@ static void set_option(gateway_config *cfg, int opt, const char *name, const cha
 		break;
 	case OPT_MAX_CLIENTS:
 		cfg->max_clients = (int)parse_long(name, v, 1, 10000000);
+		break;
+	case OPT_LOGIN_TIMEOUT:
+		cfg->login_timeout = parse_seconds(name, v);
 		break;
 	case OPT_MAX_MESSAGE:
 		cfg->max_message = (uint32_t)parse_long(name, v, 1024, 0x3ffffffe);
@@ -320,6 +326,7 @@ int main(int argc, char **argv)
 	cfg->pool.lifetime = 3600;
 	cfg->pool.connect_timeout = 10;
 	cfg->max_clients = 10000;
+	cfg->login_timeout = 60;
 	cfg->max_message = 64u * 1024 * 1024;
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	cfg->workers = cores > 0 ? (cores > 127 ? 127 : (int)cores) : 1;

@@ -527,6 +527,7 @@ static void finish_login(client *cl)
 	cl->state = CL_READY;
 	cl->txn_status = 'I';
 	cl->dec.phase = PGW_PH_READY;
+	ev_timer_stop(cl->gw->w.loop, &cl->login_timer);
 	if (cl->gw->gw->cfg.mode == POOL_MODE_SESSION)
 		cl->pinned = true;
 	else
@@ -876,6 +877,21 @@ static void on_conn_error(net_conn *c, int err)
 
 static const net_conn_ops client_conn_ops = {on_readable, on_drained, on_conn_error};
 
+/* Like PostgreSQL's authentication_timeout: a client still not logged in
+ * is dropped without a word while its startup packet is incomplete, and
+ * with a FATAL once the gateway has spoken to it. */
+static void on_login_timeout(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop;
+	(void)revents;
+	client *cl = (client *)((char *)t - offsetof(client, login_timer));
+	log_info("client %u: login timed out", cl->conn_id);
+	if (cl->state == CL_STARTUP)
+		client_close(cl);
+	else
+		fatal(cl, "57014", "canceling authentication due to timeout");
+}
+
 void client_accept(gw_worker *gw, int fd, bool is_unix)
 {
 	client *cl = calloc(1, sizeof *cl);
@@ -899,6 +915,9 @@ void client_accept(gw_worker *gw, int fd, bool is_unix)
 	gw->clients = cl;
 	gw->nclients++;
 	__atomic_add_fetch(&gw->gw->total_clients, 1, __ATOMIC_RELAXED);
+	ev_timer_init(&cl->login_timer, on_login_timeout, gw->gw->cfg.login_timeout, 0);
+	if (gw->gw->cfg.login_timeout > 0)
+		ev_timer_start(gw->w.loop, &cl->login_timer);
 	conn_read_start(&cl->conn);
 }
 
@@ -907,6 +926,7 @@ static void client_close(client *cl)
 	if (cl->state == CL_CLOSED)
 		return;
 	cl->state = CL_CLOSED;
+	ev_timer_stop(cl->gw->w.loop, &cl->login_timer);
 	if (cl->waiting)
 		cl->pooler->ops->cancel_wait(cl->pooler, &cl->waiter);
 	/* Whatever it left behind on the server is cleaned up before the

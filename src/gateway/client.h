@@ -62,6 +62,7 @@ struct client {
 	int32_t pid; /* what BackendKeyData told the client */
 	uint8_t key[4];
 	bool is_unix;
+	ev_timer login_timer; /* a client that takes too long to log in is dropped */
 	char *user;
 	char *database;
 	session sess;

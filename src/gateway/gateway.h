@@ -25,6 +25,7 @@ typedef struct gateway_config {
 	pool_mode mode;
 	int max_clients;
 	uint32_t max_message; /* cap on a client message, bytes */
+	double login_timeout; /* seconds from connect to logged in */
 	pool_config pool;     /* pool_size here is the total for each (database, user) */
 } gateway_config;
 

@@ -57,3 +57,21 @@ class StartupErrorTest(harness.IntegrationTestCase):
             self.assertEqual(r.returncode, 2, r.stdout)
             outs.append(harness.mask_output(r.stdout))
         self.assertEqual(outs[0], outs[1], harness.text_diff(outs[0], outs[1]))
+
+    def test_login_timeout(self):
+        """A client that never finishes its startup packet is dropped, like
+        PostgreSQL's authentication_timeout, and does not hold anything."""
+        import socket
+        import time
+        self.skip_in_self_test("the timeout is a gateway flag")
+        ep = self.gw(name="login1", extra_args=["--login-timeout", "1"])
+        s = socket.create_connection((ep.host, ep.port), timeout=10)
+        s.sendall(b"\x00\x00")  # half of a length word, then nothing
+        start = time.monotonic()
+        self.assertEqual(s.recv(100), b"")  # closed, without a word
+        elapsed = time.monotonic() - start
+        s.close()
+        self.assertGreater(elapsed, 0.5)
+        self.assertLess(elapsed, 5)
+        r = ep.psql("-tA", "-c", "SELECT 'still serving'")
+        self.assertEqual(r.stdout.strip(), "still serving")
