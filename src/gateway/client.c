@@ -520,7 +520,7 @@ static void finish_login(client *cl)
 			{(const uint8_t *)be->params[i].value, (uint32_t)strlen(be->params[i].value)}};
 		pgw_encode_parameter_status(w, &ps);
 	}
-	pgw_backend_key_data kd = {cl->pid, {cl->key, sizeof cl->key}};
+	pgw_backend_key_data kd = {cl->pid, {cl->key, cl->key_len}};
 	pgw_encode_backend_key_data(w, &kd);
 	conn_wrote(&cl->conn);
 	send_ready(cl, 'I');
@@ -630,12 +630,16 @@ static void on_startup_message(client *cl, const pgw_msg *m)
 			session_add_startup(&cl->sess, name, value);
 		}
 	}
+	/* Protocol 3.0 and 3.2 (3.1 was skipped on purpose and is never
+	 * offered). A newer minor, or protocol options we do not know, get
+	 * NegotiateProtocolVersion with what is spoken instead. */
 	uint32_t minor = (uint32_t)sm->protocol & 0xffff;
-	if (minor > 0 || nunknown > 0) {
-		/* Until protocol 3.2 is spoken here, everyone talks 3.0. */
+	cl->minor = minor >= 2 ? 2 : 0;
+	cl->key_len = cl->minor == 2 ? 32 : 4;
+	if (minor > 2 || nunknown > 0) {
 		pgw_wbuf *w = conn_wbuf(&cl->conn);
 		size_t at = pgw_w_begin(w, 'v');
-		pgw_w_i32(w, 0);
+		pgw_w_i32(w, (int32_t)PGW_PROTOCOL(3, cl->minor));
 		pgw_w_i32(w, nunknown);
 		pgw_w_bytes(w, unknown, ulen);
 		pgw_w_end(w, at);
@@ -707,8 +711,9 @@ void client_cancel(gw_worker *gw, uint32_t conn_id, const uint8_t *key, size_t k
 	for (client *cl = gw->clients; cl; cl = cl->next) {
 		if (cl->conn_id != conn_id)
 			continue;
-		uint8_t diff = key_len != sizeof cl->key;
-		for (size_t i = 0; i < sizeof cl->key; i++)
+		/* Constant time: a wrong key learns nothing from the timing. */
+		uint8_t diff = key_len != cl->key_len;
+		for (size_t i = 0; i < cl->key_len; i++)
 			diff |= (uint8_t)(cl->key[i] ^ (i < key_len ? key[i] : 0));
 		if (diff == 0 && cl->be && cl->req_count > 0)
 			backend_cancel(cl->be);
@@ -904,8 +909,14 @@ void client_accept(gw_worker *gw, int fd, bool is_unix)
 	cl->is_unix = is_unix;
 	cl->conn_id = ++gw->next_conn_id & 0xffffff;
 	cl->pid = (int32_t)(((uint32_t)gw->w.index << 24) | cl->conn_id);
-	if (getrandom(cl->key, sizeof cl->key, 0) != (ssize_t)sizeof cl->key)
-		memset(cl->key, 0, sizeof cl->key);
+	/* A CSPRNG key; its length is fixed once the protocol is known. */
+	if (getrandom(cl->key, sizeof cl->key, 0) != (ssize_t)sizeof cl->key) {
+		log_error("getrandom failed: %s", strerror(errno));
+		close(fd);
+		free(cl);
+		return;
+	}
+	cl->key_len = 4;
 	pgw_decoder_init(&cl->dec, PGW_FRONTEND, gw->gw->cfg.max_message);
 	session_init(&cl->sess);
 	cl->txn_status = 'I';

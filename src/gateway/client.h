@@ -60,7 +60,9 @@ struct client {
 	pgw_decoder dec;
 	uint32_t conn_id;
 	int32_t pid; /* what BackendKeyData told the client */
-	uint8_t key[4];
+	uint8_t key[32];  /* the cancel key: 4 bytes for protocol 3.0, 32 for 3.2 */
+	uint8_t key_len;
+	uint8_t minor;	  /* protocol 3.<minor> spoken with the client: 0 or 2 */
 	bool is_unix;
 	ev_timer login_timer; /* a client that takes too long to log in is dropped */
 	char *user;
