@@ -40,13 +40,18 @@ static const char usage_text[] =
 	"  --max-clients N          refuse clients beyond this many (default 10000)\n"
 	"  --login-timeout SECONDS  drop clients not logged in by then (default 60, 0: never)\n"
 	"  --max-message BYTES      largest client message accepted (default 67108864)\n"
+	"  --tls-cert FILE          turn TLS on: the server certificate (PEM, chain allowed)\n"
+	"  --tls-key FILE           its private key (PEM)\n"
+	"  --tls-ca FILE            ask clients for certificates and check them against FILE\n"
 	"  --log-level LEVEL        debug, info (default), warning or error\n"
 	"  --config FILE            read options from FILE: one 'name = value' per line,\n"
 	"                           names as above without the dashes; flags win\n"
 	"  --help, --version\n"
 	"\n"
 	"Clients log in with trust for now; the client's user and database are used on\n"
-	"the server, where the pooler logs in with the configured password if asked.\n";
+	"the server, where the pooler logs in with the configured password if asked.\n"
+	"With TLS on, clients may ask for it with SSLRequest or start TLS directly\n"
+	"(sslnegotiation=direct, ALPN \"postgresql\" required).\n";
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...)
@@ -183,6 +188,9 @@ enum {
 	OPT_LOGIN_TIMEOUT,
 	OPT_MAX_MESSAGE,
 	OPT_LOG_LEVEL,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_TLS_CA,
 	OPT_CONFIG,
 	OPT_HELP,
 	OPT_VERSION,
@@ -202,6 +210,9 @@ static const struct option options[] = {
 	{"login-timeout", required_argument, NULL, OPT_LOGIN_TIMEOUT},
 	{"max-message", required_argument, NULL, OPT_MAX_MESSAGE},
 	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+	{"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+	{"tls-key", required_argument, NULL, OPT_TLS_KEY},
+	{"tls-ca", required_argument, NULL, OPT_TLS_CA},
 	{"config", required_argument, NULL, OPT_CONFIG},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
@@ -256,6 +267,18 @@ static void set_option(gateway_config *cfg, int opt, const char *name, const cha
 		break;
 	case OPT_MAX_MESSAGE:
 		cfg->max_message = (uint32_t)parse_long(name, v, 1024, 0x3ffffffe);
+		break;
+	case OPT_TLS_CERT:
+		free((char *)cfg->tls.cert_file);
+		cfg->tls.cert_file = strdup(v);
+		break;
+	case OPT_TLS_KEY:
+		free((char *)cfg->tls.key_file);
+		cfg->tls.key_file = strdup(v);
+		break;
+	case OPT_TLS_CA:
+		free((char *)cfg->tls.ca_file);
+		cfg->tls.ca_file = strdup(v);
 		break;
 	case OPT_LOG_LEVEL:
 		if (strcmp(v, "debug") == 0)
@@ -372,6 +395,10 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		die("unexpected argument \"%s\" (see --help)", argv[optind]);
+	if (!cfg->tls.cert_file != !cfg->tls.key_file)
+		die("--tls-cert and --tls-key go together");
+	if (cfg->tls.ca_file && !cfg->tls.cert_file)
+		die("--tls-ca needs --tls-cert and --tls-key");
 	if (cfg->nlisten == 0)
 		cfg->listen[cfg->nlisten++] = strdup("127.0.0.1:6432");
 	if (cfg->socket_dir) {
@@ -408,6 +435,9 @@ int main(int argc, char **argv)
 	free(cfg->socket_dir);
 	free(cfg->pool.host);
 	free(cfg->pool.password);
+	free((char *)cfg->tls.cert_file);
+	free((char *)cfg->tls.key_file);
+	free((char *)cfg->tls.ca_file);
 	log_info("stopped");
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -25,7 +26,8 @@ static void client_close(client *cl);
 
 /* ---- sending errors and notices the way PostgreSQL words them */
 
-static void send_error(client *cl, const char *severity, const char *sqlstate, const char *msg)
+static void send_error_detail(client *cl, const char *severity, const char *sqlstate,
+			      const char *msg, const char *detail)
 {
 	pgw_wbuf *w = conn_wbuf(&cl->conn);
 	size_t at = pgw_w_begin(w, 'E');
@@ -37,9 +39,18 @@ static void send_error(client *cl, const char *severity, const char *sqlstate, c
 	pgw_w_cstr(w, sqlstate, strlen(sqlstate));
 	pgw_w_u8(w, 'M');
 	pgw_w_cstr(w, msg, strlen(msg));
+	if (detail) {
+		pgw_w_u8(w, 'D');
+		pgw_w_cstr(w, detail, strlen(detail));
+	}
 	pgw_w_u8(w, 0);
 	pgw_w_end(w, at);
 	conn_wrote(&cl->conn);
+}
+
+static void send_error(client *cl, const char *severity, const char *sqlstate, const char *msg)
+{
+	send_error_detail(cl, severity, sqlstate, msg, NULL);
 }
 
 static void send_ready(client *cl, char status)
@@ -725,12 +736,57 @@ void client_cancel(gw_worker *gw, uint32_t conn_id, const uint8_t *key, size_t k
 
 typedef enum step { STEP_DONE, STEP_WAIT, STEP_CLOSED } step;
 
-static step on_startup_packet(client *cl, const pgw_msg *m)
+/* SSLRequest: 'S' and a TLS handshake when TLS is configured, else 'N'. */
+static step on_ssl_request(client *cl, size_t used)
+{
+	SSL_CTX *ctx = cl->gw->gw->tls_ctx;
+	if (cl->ssl_done || cl->conn.ssl) {
+		/* PostgreSQL reads a second one as a protocol version. */
+		fatal(cl, "0A000", "unsupported frontend protocol 1234.5679: server supports 3.0 to 3.2");
+		return STEP_CLOSED;
+	}
+	cl->ssl_done = true;
+	if (!ctx) {
+		static const uint8_t no = 'N';
+		conn_write(&cl->conn, &no, 1);
+		return STEP_DONE;
+	}
+	/* Bytes behind the request were sent in the clear before TLS: a
+	 * man in the middle could have put them there (CVE-2021-23222). */
+	if (pgw_rbuf_len(&cl->conn.in) > used) {
+		send_error_detail(cl, "FATAL", "08P01", "received unencrypted data after SSL request",
+				  "This could be either a client-software bug or evidence of an "
+				  "attempted man-in-the-middle attack.");
+		conn_flush_now(&cl->conn);
+		client_close(cl);
+		return STEP_CLOSED;
+	}
+	static const uint8_t yes = 'S';
+	conn_write(&cl->conn, &yes, 1);
+	conn_flush_now(&cl->conn);
+	if (cl->state == CL_CLOSED)
+		return STEP_CLOSED;
+	if (conn_pending(&cl->conn) || conn_start_tls(&cl->conn, ctx) != 0) {
+		log_warning("client %u: could not start TLS", cl->conn_id);
+		client_close(cl);
+		return STEP_CLOSED;
+	}
+	return STEP_DONE;
+}
+
+static step on_startup_packet(client *cl, const pgw_msg *m, size_t used)
 {
 	static const uint8_t no = 'N';
 	switch (m->id) {
 	case PGW_MSG_SSL_REQUEST:
+		return on_ssl_request(cl, used);
 	case PGW_MSG_GSSENC_REQUEST:
+		if (cl->gss_done) {
+			fatal(cl, "0A000",
+			      "unsupported frontend protocol 1234.5680: server supports 3.0 to 3.2");
+			return STEP_CLOSED;
+		}
+		cl->gss_done = true;
 		conn_write(&cl->conn, &no, 1);
 		return STEP_DONE;
 	case PGW_MSG_CANCEL_REQUEST:
@@ -740,8 +796,9 @@ static step on_startup_packet(client *cl, const pgw_msg *m)
 		on_startup_message(cl, m);
 		return cl->state == CL_CLOSED ? STEP_CLOSED : STEP_DONE;
 	default:
-		/* Direct TLS without TLS configured: what PostgreSQL does with a
-		 * length it cannot accept. */
+		/* A TLS ClientHello after an SSLRequest was refused, or with no
+		 * TLS configured: what PostgreSQL does with a length it cannot
+		 * accept. */
 		client_close(cl);
 		return STEP_CLOSED;
 	}
@@ -838,7 +895,8 @@ static void process(client *cl)
 			 * the exact answer, so it goes there like any other. */
 			st = pgw_frame(&cl->dec, pgw_rbuf_data(&cl->conn.in), have, &m, &used, &err);
 		}
-		step s = cl->state == CL_STARTUP ? on_startup_packet(cl, &m) : on_ready_message(cl, &m);
+		step s = cl->state == CL_STARTUP ? on_startup_packet(cl, &m, used)
+						 : on_ready_message(cl, &m);
 		if (s == STEP_CLOSED)
 			return;
 		if (s == STEP_WAIT) {
@@ -850,18 +908,54 @@ static void process(client *cl)
 	}
 }
 
+/* Direct TLS: a ClientHello where the startup packet should be. Peeked,
+ * so OpenSSL reads it from the socket itself. */
+static bool start_direct_tls(client *cl)
+{
+	SSL_CTX *ctx = cl->gw->gw->tls_ctx;
+	if (!ctx || cl->conn.ssl || cl->ssl_done || pgw_rbuf_len(&cl->conn.in) > 0)
+		return true;
+	uint8_t first;
+	ssize_t n = recv(cl->conn.fd, &first, 1, MSG_PEEK);
+	if (n != 1 || first != PGW_TLS_HANDSHAKE_BYTE)
+		return true;
+	cl->ssl_done = cl->direct_tls = true;
+	if (conn_start_tls(&cl->conn, ctx) != 0) {
+		client_close(cl);
+		return false;
+	}
+	return true;
+}
+
 static void on_readable(net_conn *c)
 {
 	client *cl = c->owner;
+	if (cl->blocked)
+		return; /* a TLS read fed while waiting for the server side */
+	if (cl->state == CL_STARTUP && !start_direct_tls(cl))
+		return;
 	ssize_t n = conn_fill(c, cl->dec.need);
 	if (n == 0) {
 		client_close(cl);
 		return;
 	}
 	if (n < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			if (c->ssl && errno == EPROTO)
+				log_info("client %u: TLS handshake or record failed", cl->conn_id);
 			client_close(cl);
+		}
 		return;
+	}
+	if (cl->direct_tls) {
+		/* PostgreSQL 17 insists on ALPN for direct TLS, and closes
+		 * without a word when it is missing. */
+		cl->direct_tls = false;
+		if (!tls_alpn_postgresql(c->ssl)) {
+			log_info("client %u: direct TLS without ALPN \"postgresql\"", cl->conn_id);
+			client_close(cl);
+			return;
+		}
 	}
 	process(cl);
 }

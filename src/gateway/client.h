@@ -64,6 +64,9 @@ struct client {
 	uint8_t key_len;
 	uint8_t minor;	  /* protocol 3.<minor> spoken with the client: 0 or 2 */
 	bool is_unix;
+	bool ssl_done;	 /* an SSLRequest was answered: a second one is an error */
+	bool gss_done;
+	bool direct_tls; /* TLS from the first byte: ALPN must say postgresql */
 	ev_timer login_timer; /* a client that takes too long to log in is dropped */
 	char *user;
 	char *database;

@@ -172,6 +172,17 @@ int gateway_start(gateway *gw)
 {
 	gateway_config *cfg = &gw->cfg;
 	gw->unix_fd = -1;
+	if (cfg->tls.cert_file) {
+		char err[512];
+		gw->tls_ctx = tls_server_ctx(&cfg->tls, err, sizeof err);
+		if (!gw->tls_ctx) {
+			log_error("%s", err);
+			return -1;
+		}
+		log_info("TLS on: certificate %s%s%s", cfg->tls.cert_file,
+			 cfg->tls.ca_file ? ", client certificates checked against " : "",
+			 cfg->tls.ca_file ? cfg->tls.ca_file : "");
+	}
 	gw->nworkers = cfg->workers;
 	gw->workers = calloc((size_t)gw->nworkers, sizeof *gw->workers);
 	if (!gw->workers)
@@ -231,5 +242,7 @@ void gateway_stop(gateway *gw)
 		close(gw->unix_fd);
 		unlink(gw->unix_path);
 	}
+	if (gw->tls_ctx)
+		tls_ctx_free(gw->tls_ctx);
 	free(gw->workers);
 }

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "net/tls.h"
 #include "net/worker.h"
 #include "pooler/pool.h"
 
@@ -26,6 +27,7 @@ typedef struct gateway_config {
 	int max_clients;
 	uint32_t max_message; /* cap on a client message, bytes */
 	double login_timeout; /* seconds from connect to logged in */
+	tls_config tls;	      /* cert_file NULL: no TLS, SSLRequest gets 'N' */
 	pool_config pool;     /* pool_size here is the total for each (database, user) */
 } gateway_config;
 
@@ -55,6 +57,7 @@ struct gateway {
 	int unix_fd;
 	char unix_path[108];
 	int total_clients; /* approximate, for the connection limit */
+	SSL_CTX *tls_ctx;  /* shared by the workers; NULL without TLS */
 };
 
 int gateway_start(gateway *gw);

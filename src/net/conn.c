@@ -6,9 +6,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
 
 #include "common/log.h"
 
@@ -20,22 +23,86 @@ int net_set_nonblocking(int fd)
 	return fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
 
+static void write_some(net_conn *c);
+
 static void on_read_event(struct ev_loop *loop, ev_io *io, int revents)
 {
 	(void)loop;
 	(void)revents;
 	net_conn *c = (net_conn *)io; /* rio is the first member */
+	if (c->tls_write_wants_read) {
+		c->tls_write_wants_read = false;
+		write_some(c);
+		if (c->fd < 0)
+			return;
+	}
 	c->ops->on_readable(c);
 }
-
-static void write_some(net_conn *c);
 
 static void on_write_event(struct ev_loop *loop, ev_io *io, int revents)
 {
 	(void)loop;
 	(void)revents;
 	net_conn *c = (net_conn *)((char *)io - offsetof(net_conn, wio));
+	if (c->tls_read_wants_write) {
+		/* The handshake could write now: let the reader go on. */
+		c->tls_read_wants_write = false;
+		if (!conn_pending(c))
+			ev_io_stop(c->w->loop, &c->wio);
+		c->ops->on_readable(c);
+		return;
+	}
 	write_some(c);
+}
+
+int conn_start_tls(net_conn *c, SSL_CTX *ctx)
+{
+	c->ssl = SSL_new(ctx);
+	if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) {
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+		return -1;
+	}
+	SSL_set_accept_state(c->ssl);
+	return 0;
+}
+
+/* Decrypted bytes OpenSSL holds bring no socket event: ask for another
+ * read callback. */
+static void feed_pending(net_conn *c)
+{
+	if (c->ssl && c->reading && SSL_pending(c->ssl) > 0)
+		ev_feed_event(c->w->loop, &c->rio, EV_READ);
+}
+
+static ssize_t tls_read(net_conn *c, uint8_t *dst, size_t avail)
+{
+	ERR_clear_error();
+	int n = SSL_read(c->ssl, dst, avail > INT_MAX ? INT_MAX : (int)avail);
+	if (n > 0) {
+		pgw_rbuf_produced(&c->in, (size_t)n);
+		feed_pending(c);
+		return n;
+	}
+	switch (SSL_get_error(c->ssl, n)) {
+	case SSL_ERROR_WANT_READ:
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_WANT_WRITE:
+		c->tls_read_wants_write = true;
+		ev_io_start(c->w->loop, &c->wio);
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	case SSL_ERROR_SYSCALL:
+		if (errno == 0)
+			return 0; /* closed without close_notify */
+		return -1;
+	default:
+		errno = EPROTO; /* a failed handshake, a bad record */
+		return -1;
+	}
 }
 
 void conn_init(net_conn *c, worker *w, int fd, const net_conn_ops *ops, void *owner)
@@ -54,6 +121,7 @@ void conn_read_start(net_conn *c)
 	if (!c->reading && c->fd >= 0) {
 		ev_io_start(c->w->loop, &c->rio);
 		c->reading = true;
+		feed_pending(c);
 	}
 }
 
@@ -84,6 +152,14 @@ void conn_close(net_conn *c)
 	conn_read_stop(c);
 	ev_io_stop(c->w->loop, &c->wio);
 	unlink_dirty(c);
+	if (c->ssl) {
+		/* Best effort: a close_notify if the socket takes it now. */
+		SSL_set_quiet_shutdown(c->ssl, 0);
+		ERR_clear_error();
+		SSL_shutdown(c->ssl);
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
 	close(c->fd);
 	c->fd = -1;
 	pgw_rbuf_release(&c->in);
@@ -100,12 +176,16 @@ ssize_t conn_fill(net_conn *c, size_t hint)
 		return -1;
 	}
 	ssize_t n;
-	do
-		n = recv(c->fd, dst, avail, 0);
-	while (n < 0 && errno == EINTR);
-	if (n > 0)
-		pgw_rbuf_produced(&c->in, (size_t)n);
-	else if (pgw_rbuf_len(&c->in) == 0)
+	if (c->ssl) {
+		n = tls_read(c, dst, avail);
+	} else {
+		do
+			n = recv(c->fd, dst, avail, 0);
+		while (n < 0 && errno == EINTR);
+		if (n > 0)
+			pgw_rbuf_produced(&c->in, (size_t)n);
+	}
+	if (n <= 0 && pgw_rbuf_len(&c->in) == 0)
 		pgw_rbuf_release(&c->in); /* idle: hold no buffer */
 	return n;
 }
@@ -147,7 +227,30 @@ static void write_some(net_conn *c)
 		return;
 	}
 	while (conn_pending(c)) {
-		ssize_t n = send(c->fd, c->out.data + c->out_head, conn_pending(c), MSG_NOSIGNAL);
+		ssize_t n;
+		if (c->ssl) {
+			size_t len = conn_pending(c);
+			ERR_clear_error();
+			int r = SSL_write(c->ssl, c->out.data + c->out_head, len > INT_MAX ? INT_MAX : (int)len);
+			if (r > 0) {
+				n = r;
+			} else {
+				int e = SSL_get_error(c->ssl, r);
+				if (e == SSL_ERROR_WANT_WRITE) {
+					errno = EAGAIN;
+				} else if (e == SSL_ERROR_WANT_READ) {
+					/* Wait for the peer's bytes, not for room. */
+					c->tls_write_wants_read = true;
+					ev_io_stop(c->w->loop, &c->wio);
+					return;
+				} else {
+					errno = e == SSL_ERROR_SYSCALL && errno ? errno : EPIPE;
+				}
+				n = -1;
+			}
+		} else {
+			n = send(c->fd, c->out.data + c->out_head, conn_pending(c), MSG_NOSIGNAL);
+		}
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

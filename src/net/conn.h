@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <openssl/ssl.h>
+
 #include "net/worker.h"
 #include "pgw/rbuf.h"
 #include "pgw/wbuf.h"
@@ -44,6 +46,9 @@ struct net_conn {
 	bool over_high; /* producer was told to pause */
 	bool reading;
 	bool failed;
+	SSL *ssl;		   /* set once the connection has switched to TLS */
+	bool tls_read_wants_write; /* the handshake must write before reading on */
+	bool tls_write_wants_read;
 };
 
 void conn_init(net_conn *c, worker *w, int fd, const net_conn_ops *ops, void *owner);
@@ -78,6 +83,9 @@ void conn_flush_now(net_conn *c);
 
 /* Called by the worker's prepare watcher. */
 void conn_flush_dirty(worker *w);
+
+/* Switch to TLS as the server side; the handshake runs on the next reads. */
+int conn_start_tls(net_conn *c, SSL_CTX *ctx);
 
 /* Socket helpers. */
 int net_set_nonblocking(int fd);
