@@ -939,17 +939,16 @@ static void on_readable(net_conn *c)
 		client_close(cl);
 		return;
 	}
-	if (n < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK) {
-			if (c->ssl && errno == EPROTO)
-				log_info("client %u: TLS handshake or record failed", cl->conn_id);
-			client_close(cl);
-		}
+	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+		if (c->ssl && errno == EPROTO)
+			log_info("client %u: TLS handshake or record failed", cl->conn_id);
+		client_close(cl);
 		return;
 	}
-	if (cl->direct_tls) {
+	if (cl->direct_tls && SSL_is_init_finished(c->ssl)) {
 		/* PostgreSQL 17 insists on ALPN for direct TLS, and closes
-		 * without a word when it is missing. */
+		 * without a word, as soon as the handshake is done, when it is
+		 * missing. */
 		cl->direct_tls = false;
 		if (!tls_alpn_postgresql(c->ssl)) {
 			log_info("client %u: direct TLS without ALPN \"postgresql\"", cl->conn_id);
@@ -957,7 +956,8 @@ static void on_readable(net_conn *c)
 			return;
 		}
 	}
-	process(cl);
+	if (n > 0)
+		process(cl);
 }
 
 static void on_drained(net_conn *c)
