@@ -18,16 +18,21 @@
 #error "src/auth needs OpenSSL 3 (EVP_MAC)"
 #endif
 
-/* base64 length of n bytes, padding included. */
-#define B64_LEN(n) (((n) + 2) / 3 * 4)
+#define B64_LEN(n) SCRAM_B64_LEN(n)
 /* SCRAM-SHA-256 proofs and signatures in base64. */
 #define KEY_B64_LEN B64_LEN(SCRAM_KEY_LEN)
 /* "n=" + the user with every byte escaped to 3 + ",r=" + nonce */
 #define BARE_MAX (2 + 3 * SCRAM_MAX_USER + 3 + SCRAM_MAX_NONCE)
 
-/* "n,," (no channel binding, no authzid), which c= repeats in base64. */
+/* "n,," (no channel binding, no authzid), which c= repeats in base64;
+ * with channel binding the header names the one type PostgreSQL has, and
+ * c= is the base64 of the header followed by the binding data. */
 static const char gs2_header[] = "n,,";
 static const char gs2_header_b64[] = "biws";
+static const char gs2_header_plus[] = "p=tls-server-end-point,,";
+#define GS2_HEADER_PLUS_LEN (sizeof gs2_header_plus - 1)
+/* c= value with channel binding, at most. */
+#define CBIND_B64_MAX B64_LEN(GS2_HEADER_PLUS_LEN + SCRAM_MAX_CB_DATA)
 
 const char *scram_strerror(int status)
 {
@@ -207,6 +212,43 @@ int scram_keys(const uint8_t salted[SCRAM_KEY_LEN], uint8_t client_key[SCRAM_KEY
 	return SCRAM_OK;
 }
 
+/* ---- the helpers scram_server.c shares */
+
+size_t scram_b64_encode(const uint8_t *in, size_t n, char *out)
+{
+	return b64_encode(in, n, out);
+}
+
+int scram_b64_decode(const uint8_t *in, size_t len, uint8_t *out, size_t cap, size_t *out_len)
+{
+	if (!in && len)
+		return SCRAM_ERR_ARG;
+	return b64_decode(in, len, out, cap, out_len);
+}
+
+int scram_hmac_sha256(const uint8_t *key, size_t key_len, const scram_view *parts, size_t nparts,
+		      uint8_t out[SCRAM_KEY_LEN])
+{
+	span spans[8];
+	if (nparts > sizeof spans / sizeof spans[0])
+		return SCRAM_ERR_ARG;
+	for (size_t i = 0; i < nparts; i++) {
+		spans[i].ptr = parts[i].ptr;
+		spans[i].len = parts[i].len;
+	}
+	return hmac_sha256(key, key_len, spans, nparts, out);
+}
+
+int scram_sha256(const uint8_t *in, size_t n, uint8_t out[SCRAM_KEY_LEN])
+{
+	unsigned int len = 0;
+	if (EVP_Digest(in, n, out, &len, EVP_sha256(), NULL) != 1 || len != SCRAM_KEY_LEN) {
+		OPENSSL_cleanse(out, SCRAM_KEY_LEN);
+		return SCRAM_ERR_CRYPTO;
+	}
+	return SCRAM_OK;
+}
+
 /* ---- the client */
 
 /* Every failure ends the exchange: a half-done login is never resumed,
@@ -215,6 +257,8 @@ static int client_fail(scram_client *c, int rc)
 {
 	OPENSSL_cleanse(c->password, sizeof c->password);
 	OPENSSL_cleanse(c->server_signature, sizeof c->server_signature);
+	OPENSSL_cleanse(c->client_key, sizeof c->client_key);
+	OPENSSL_cleanse(c->server_key, sizeof c->server_key);
 	c->password_len = 0;
 	c->state = SCRAM_CLIENT_FAILED;
 	return rc;
@@ -237,6 +281,53 @@ int scram_client_init(scram_client *c, const char *password, size_t password_len
 	c->nonce_len = b64_encode(raw, sizeof raw, c->nonce);
 	c->state = SCRAM_CLIENT_READY;
 	return SCRAM_OK;
+}
+
+int scram_client_init_keys(scram_client *c, const uint8_t client_key[SCRAM_KEY_LEN],
+			   const uint8_t server_key[SCRAM_KEY_LEN])
+{
+	/* The empty password is never used: have_keys replaces PBKDF2. */
+	int rc = scram_client_init(c, NULL, 0);
+	if (rc != SCRAM_OK)
+		return rc;
+	if (!client_key || !server_key)
+		return client_fail(c, SCRAM_ERR_ARG);
+	memcpy(c->client_key, client_key, SCRAM_KEY_LEN);
+	memcpy(c->server_key, server_key, SCRAM_KEY_LEN);
+	c->have_keys = true;
+	return SCRAM_OK;
+}
+
+int scram_client_set_channel_binding(scram_client *c, const uint8_t *cb_data, size_t cb_len)
+{
+	if (c->state != SCRAM_CLIENT_READY)
+		return client_fail(c, SCRAM_ERR_STATE);
+	/* tls-server-end-point data is a hash: never empty. */
+	if (!cb_data || cb_len == 0 || cb_len > SCRAM_MAX_CB_DATA)
+		return client_fail(c, SCRAM_ERR_ARG);
+	memcpy(c->cb_data, cb_data, cb_len);
+	c->cb_len = cb_len;
+	return SCRAM_OK;
+}
+
+/* The gs2 header this client sends and c= repeats. */
+static const char *client_gs2_header(const scram_client *c)
+{
+	return c->cb_len ? gs2_header_plus : gs2_header;
+}
+
+/* c= value: base64 of the gs2 header and, with channel binding, the
+ * binding data. out has CBIND_B64_MAX bytes. */
+static size_t client_cbind_b64(const scram_client *c, char *out)
+{
+	if (!c->cb_len) {
+		memcpy(out, gs2_header_b64, strlen(gs2_header_b64));
+		return strlen(gs2_header_b64);
+	}
+	uint8_t input[GS2_HEADER_PLUS_LEN + SCRAM_MAX_CB_DATA];
+	memcpy(input, gs2_header_plus, GS2_HEADER_PLUS_LEN);
+	memcpy(input + GS2_HEADER_PLUS_LEN, c->cb_data, c->cb_len);
+	return b64_encode(input, GS2_HEADER_PLUS_LEN + c->cb_len, out);
 }
 
 int scram_client_set_test_params(scram_client *c, const char *user, size_t user_len,
@@ -286,12 +377,13 @@ int scram_client_first(scram_client *c, char *out, size_t cap, size_t *out_len)
 	char bare[BARE_MAX];
 	if (c->state != SCRAM_CLIENT_READY)
 		return client_fail(c, SCRAM_ERR_STATE);
+	const char *header = client_gs2_header(c);
 	size_t bare_len = client_first_bare(c, bare);
-	size_t len = strlen(gs2_header) + bare_len;
+	size_t len = strlen(header) + bare_len;
 	if (!out || cap < len + 1)
 		return client_fail(c, SCRAM_ERR_SPACE);
-	memcpy(out, gs2_header, strlen(gs2_header));
-	memcpy(out + strlen(gs2_header), bare, bare_len);
+	memcpy(out, header, strlen(header));
+	memcpy(out + strlen(header), bare, bare_len);
 	out[len] = '\0';
 	*out_len = len;
 	c->state = SCRAM_CLIENT_FIRST_SENT;
@@ -322,7 +414,9 @@ static int client_final(scram_client *c, const uint8_t *server_first, size_t n, 
 	 * let a recorded exchange be replayed. */
 	if (m.nonce.len <= c->nonce_len || memcmp(m.nonce.ptr, c->nonce, c->nonce_len) != 0)
 		return SCRAM_ERR_NONCE;
-	if (m.iterations > SCRAM_MAX_ITERATIONS)
+	/* The cap is there to bound PBKDF2; with keys there is none to run,
+	 * and the verifier the keys came from may use any count. */
+	if (m.iterations > SCRAM_MAX_ITERATIONS && !c->have_keys)
 		return SCRAM_ERR_ITERATIONS;
 	size_t salt_len;
 	if (m.salt.len > B64_LEN(SCRAM_MAX_SALT))
@@ -334,22 +428,30 @@ static int client_final(scram_client *c, const uint8_t *server_first, size_t n, 
 		return SCRAM_ERR_SALT;
 
 	/* "c=biws,r=<nonce>" + ",p=<proof>" + NUL */
-	size_t without_proof = 2 + strlen(gs2_header_b64) + 3 + m.nonce.len;
+	char cbind[CBIND_B64_MAX];
+	size_t cbind_len = client_cbind_b64(c, cbind);
+	size_t without_proof = 2 + cbind_len + 3 + m.nonce.len;
 	if (!out || cap < without_proof + 3 + KEY_B64_LEN + 1)
 		return SCRAM_ERR_SPACE;
 
-	rc = scram_salted_password(c->password, c->password_len, k->salt, salt_len, m.iterations,
-				   k->salted);
-	if (rc == SCRAM_OK)
-		rc = scram_keys(k->salted, k->client_key, k->stored_key, k->server_key);
+	if (c->have_keys) {
+		memcpy(k->client_key, c->client_key, SCRAM_KEY_LEN);
+		memcpy(k->server_key, c->server_key, SCRAM_KEY_LEN);
+		rc = scram_sha256(k->client_key, SCRAM_KEY_LEN, k->stored_key);
+	} else {
+		rc = scram_salted_password(c->password, c->password_len, k->salt, salt_len,
+					   m.iterations, k->salted);
+		if (rc == SCRAM_OK)
+			rc = scram_keys(k->salted, k->client_key, k->stored_key, k->server_key);
+	}
 	if (rc != SCRAM_OK)
 		return rc;
 
 	size_t o = 0;
 	memcpy(out + o, "c=", 2);
 	o += 2;
-	memcpy(out + o, gs2_header_b64, strlen(gs2_header_b64));
-	o += strlen(gs2_header_b64);
+	memcpy(out + o, cbind, cbind_len);
+	o += cbind_len;
 	memcpy(out + o, ",r=", 3);
 	o += 3;
 	memcpy(out + o, m.nonce.ptr, m.nonce.len);
@@ -391,6 +493,8 @@ int scram_client_final(scram_client *c, const uint8_t *server_first, size_t n, c
 		return client_fail(c, rc);
 	/* The server signature is all the last step needs. */
 	OPENSSL_cleanse(c->password, sizeof c->password);
+	OPENSSL_cleanse(c->client_key, sizeof c->client_key);
+	OPENSSL_cleanse(c->server_key, sizeof c->server_key);
 	c->password_len = 0;
 	c->state = SCRAM_CLIENT_FINAL_SENT;
 	return SCRAM_OK;

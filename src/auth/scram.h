@@ -6,6 +6,7 @@
 #ifndef PGW_AUTH_SCRAM_H
 #define PGW_AUTH_SCRAM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +30,11 @@
 #define SCRAM_MAX_ITERATIONS 10000000
 /* Longest salt accepted (decoded). PostgreSQL's are 16 bytes. */
 #define SCRAM_MAX_SALT 128
+/* Longest channel binding data: tls-server-end-point is a certificate
+ * hash, SHA-512 at most (EVP_MAX_MD_SIZE). */
+#define SCRAM_MAX_CB_DATA 64
+/* base64 length of n bytes, padding included. */
+#define SCRAM_B64_LEN(n) (((n) + 2) / 3 * 4)
 
 /* What every function here returns: 0, or a negative reason. */
 typedef enum scram_status {
@@ -126,6 +132,21 @@ int scram_salted_password(const char *password, size_t len, const uint8_t *salt,
 int scram_keys(const uint8_t salted[SCRAM_KEY_LEN], uint8_t client_key[SCRAM_KEY_LEN],
 	       uint8_t stored_key[SCRAM_KEY_LEN], uint8_t server_key[SCRAM_KEY_LEN]);
 
+/* ---- pieces scram_server.c shares -------------------------------------- */
+
+/* RFC 4648 base64 with padding into out (SCRAM_B64_LEN(n) bytes, no NUL);
+ * returns the length written. */
+size_t scram_b64_encode(const uint8_t *in, size_t n, char *out);
+/* Strict decode into out[0..cap): SCRAM_ERR_SYNTAX on a bad character,
+ * length or padding, SCRAM_ERR_SPACE when the result is over cap. Bits
+ * left over in the last character are not checked. */
+int scram_b64_decode(const uint8_t *in, size_t len, uint8_t *out, size_t cap, size_t *out_len);
+/* HMAC-SHA-256 of the concatenated parts (at most 8). */
+int scram_hmac_sha256(const uint8_t *key, size_t key_len, const scram_view *parts, size_t nparts,
+		      uint8_t out[SCRAM_KEY_LEN]);
+/* H(): SHA-256. */
+int scram_sha256(const uint8_t *in, size_t n, uint8_t out[SCRAM_KEY_LEN]);
+
 /* ---- the client ------------------------------------------------------------ */
 
 typedef enum scram_client_state {
@@ -148,12 +169,43 @@ typedef struct scram_client {
 	char user[SCRAM_MAX_USER];	   /* n=, raw; empty unless the test hook set it */
 	uint8_t server_signature[SCRAM_KEY_LEN];
 	char server_error[64]; /* e= text after SCRAM_ERR_SERVER, NUL-terminated */
+	/* scram_client_init_keys: the proof comes from these, not a password;
+	 * wiped after client-final like the password. */
+	bool have_keys;
+	uint8_t client_key[SCRAM_KEY_LEN];
+	uint8_t server_key[SCRAM_KEY_LEN];
+	/* scram_client_set_channel_binding: SCRAM-SHA-256-PLUS with
+	 * tls-server-end-point; cb_len 0 is plain SCRAM-SHA-256 ("n,,"). */
+	size_t cb_len;
+	uint8_t cb_data[SCRAM_MAX_CB_DATA];
 } scram_client;
 
 /* Prepare the password (scram_saslprep) and a random nonce. */
 int scram_client_init(scram_client *c, const char *password, size_t password_len);
 
-/* client-first-message: "n,,n=,r=<nonce>". PostgreSQL takes the user from
+/*
+ * SCRAM pass-through: log in with the ClientKey and ServerKey a
+ * scram_server exchange recovered (scram_server_client_key) instead of a
+ * password. The server's salt and iteration count are then only checked
+ * to be well-formed (no PBKDF2 is run, so SCRAM_MAX_ITERATIONS does not
+ * apply); the proof is ClientKey XOR HMAC(H(ClientKey), AuthMessage) and
+ * v= is checked with ServerKey. It works when the server holds the same
+ * verifier the keys came from.
+ */
+int scram_client_init_keys(scram_client *c, const uint8_t client_key[SCRAM_KEY_LEN],
+			   const uint8_t server_key[SCRAM_KEY_LEN]);
+
+/*
+ * After either init and before scram_client_first: use channel binding
+ * (the caller selects SCRAM-SHA-256-PLUS). cb_data is the
+ * tls-server-end-point data of the server's certificate
+ * (scram_tls_server_end_point, 1..SCRAM_MAX_CB_DATA bytes); the client
+ * then sends "p=tls-server-end-point,," and c= covers the data.
+ */
+int scram_client_set_channel_binding(scram_client *c, const uint8_t *cb_data, size_t cb_len);
+
+/* client-first-message: "n,,n=,r=<nonce>" ("p=tls-server-end-point,,n=,r=..."
+ * with channel binding). PostgreSQL takes the user from
  * the startup packet and ignores n=, so it is empty, as libpq sends it.
  * out gets a NUL after the *out_len bytes (cap counts it). */
 int scram_client_first(scram_client *c, char *out, size_t cap, size_t *out_len);
