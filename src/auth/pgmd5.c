@@ -51,3 +51,27 @@ int pgmd5_password(const char *user, size_t ulen, const char *password, size_t p
 	out[PGMD5_PASSWORD_LEN] = '\0';
 	return 0;
 }
+
+int pgmd5_salted(const char stored[PGMD5_PASSWORD_LEN], const uint8_t salt[4],
+		 char out[PGMD5_PASSWORD_SIZE])
+{
+	memcpy(out, "md5", 3);
+	if (md5_hex2(stored + 3, 32, salt, 4, out + 3) != 0) {
+		out[0] = '\0';
+		return -1;
+	}
+	out[PGMD5_PASSWORD_LEN] = '\0';
+	return 0;
+}
+
+int pgmd5_stored(const char *user, size_t ulen, const char *password, size_t plen,
+		 char out[PGMD5_PASSWORD_SIZE])
+{
+	memcpy(out, "md5", 3);
+	if (md5_hex2(password, plen, user, ulen, out + 3) != 0) {
+		out[0] = '\0';
+		return -1;
+	}
+	out[PGMD5_PASSWORD_LEN] = '\0';
+	return 0;
+}

@@ -21,4 +21,15 @@
 int pgmd5_password(const char *user, size_t ulen, const char *password, size_t plen,
 		   const uint8_t salt[4], char out[PGMD5_PASSWORD_SIZE]);
 
+/*
+ * The same answer from what pg_authid stores ("md5" + hex(md5(password +
+ * user))), without the password: how a pooler logs in with a stored hash,
+ * and how a server checks a client's answer.
+ */
+int pgmd5_salted(const char stored[PGMD5_PASSWORD_LEN], const uint8_t salt[4],
+		 char out[PGMD5_PASSWORD_SIZE]);
+/* What pg_authid stores for a password: "md5" + hex(md5(password + user)). */
+int pgmd5_stored(const char *user, size_t ulen, const char *password, size_t plen,
+		 char out[PGMD5_PASSWORD_SIZE]);
+
 #endif

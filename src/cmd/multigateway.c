@@ -43,13 +43,19 @@ static const char usage_text[] =
 	"  --tls-cert FILE          turn TLS on: the server certificate (PEM, chain allowed)\n"
 	"  --tls-key FILE           its private key (PEM)\n"
 	"  --tls-ca FILE            ask clients for certificates and check them against FILE\n"
+	"  --hba FILE               client authentication rules in pg_hba.conf form; by\n"
+	"                           default: trust on the Unix socket and loopback,\n"
+	"                           scram-sha-256 from anywhere else\n"
+	"  --auth-file FILE         users' secrets, one '\"user\" \"secret\"' per line: a SCRAM\n"
+	"                           verifier or md5 hash as pg_authid stores it\n"
 	"  --log-level LEVEL        debug, info (default), warning or error\n"
 	"  --config FILE            read options from FILE: one 'name = value' per line,\n"
 	"                           names as above without the dashes; flags win\n"
 	"  --help, --version\n"
 	"\n"
-	"Clients log in with trust for now; the client's user and database are used on\n"
-	"the server, where the pooler logs in with the configured password if asked.\n"
+	"The client's user and database are used on the server. The pooler logs in to\n"
+	"PostgreSQL with what the client's own login gave (SCRAM keys, md5 hash), else\n"
+	"with the --backend password.\n"
 	"With TLS on, clients may ask for it with SSLRequest or start TLS directly\n"
 	"(sslnegotiation=direct, ALPN \"postgresql\" required).\n";
 
@@ -188,6 +194,8 @@ enum {
 	OPT_LOGIN_TIMEOUT,
 	OPT_MAX_MESSAGE,
 	OPT_LOG_LEVEL,
+	OPT_HBA,
+	OPT_AUTH_FILE,
 	OPT_TLS_CERT,
 	OPT_TLS_KEY,
 	OPT_TLS_CA,
@@ -210,6 +218,8 @@ static const struct option options[] = {
 	{"login-timeout", required_argument, NULL, OPT_LOGIN_TIMEOUT},
 	{"max-message", required_argument, NULL, OPT_MAX_MESSAGE},
 	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+	{"hba", required_argument, NULL, OPT_HBA},
+	{"auth-file", required_argument, NULL, OPT_AUTH_FILE},
 	{"tls-cert", required_argument, NULL, OPT_TLS_CERT},
 	{"tls-key", required_argument, NULL, OPT_TLS_KEY},
 	{"tls-ca", required_argument, NULL, OPT_TLS_CA},
@@ -267,6 +277,14 @@ static void set_option(gateway_config *cfg, int opt, const char *name, const cha
 		break;
 	case OPT_MAX_MESSAGE:
 		cfg->max_message = (uint32_t)parse_long(name, v, 1024, 0x3ffffffe);
+		break;
+	case OPT_HBA:
+		free(cfg->hba_file);
+		cfg->hba_file = strdup(v);
+		break;
+	case OPT_AUTH_FILE:
+		free(cfg->auth_file);
+		cfg->auth_file = strdup(v);
 		break;
 	case OPT_TLS_CERT:
 		free((char *)cfg->tls.cert_file);
@@ -435,6 +453,8 @@ int main(int argc, char **argv)
 	free(cfg->socket_dir);
 	free(cfg->pool.host);
 	free(cfg->pool.password);
+	free(cfg->hba_file);
+	free(cfg->auth_file);
 	free((char *)cfg->tls.cert_file);
 	free((char *)cfg->tls.key_file);
 	free((char *)cfg->tls.ca_file);

@@ -23,6 +23,9 @@
 
 static void process(client *cl);
 static void client_close(client *cl);
+void client_fatal(client *cl, const char *sqlstate, const char *msg, const char *detail);
+static void send_error_detail(client *cl, const char *severity, const char *sqlstate,
+			      const char *msg, const char *detail);
 
 /* ---- sending errors and notices the way PostgreSQL words them */
 
@@ -60,11 +63,16 @@ static void send_ready(client *cl, char status)
 }
 
 /* FATAL, then close once it is written. */
-static void fatal(client *cl, const char *sqlstate, const char *msg)
+void client_fatal(client *cl, const char *sqlstate, const char *msg, const char *detail)
 {
-	send_error(cl, "FATAL", sqlstate, msg);
+	send_error_detail(cl, "FATAL", sqlstate, msg, detail);
 	conn_flush_now(&cl->conn);
 	client_close(cl);
+}
+
+static void fatal(client *cl, const char *sqlstate, const char *msg)
+{
+	client_fatal(cl, sqlstate, msg, NULL);
 }
 
 /* A decoder fault, answered as PostgreSQL answers it. */
@@ -676,7 +684,12 @@ static void on_startup_message(client *cl, const pgw_msg *m)
 		fatal(cl, "53200", "out of memory");
 		return;
 	}
-	/* Trust: the client is in. */
+	cl->state = CL_AUTH;
+	client_auth_begin(cl);
+}
+
+void client_auth_ok(client *cl)
+{
 	static const uint8_t auth_ok[9] = {'R', 0, 0, 0, 8, 0, 0, 0, 0};
 	conn_write(&cl->conn, auth_ok, sizeof auth_ok);
 	cl->state = CL_LOGIN;
@@ -879,14 +892,16 @@ static void process(client *cl)
 		pgw_msg m;
 		pgw_error err;
 		size_t used;
-		pgw_status st = cl->state == CL_STARTUP
-					? pgw_decode(&cl->dec, pgw_rbuf_data(&cl->conn.in), have, &m,
-						     &used, &err)
-					: pgw_frame(&cl->dec, pgw_rbuf_data(&cl->conn.in), have, &m,
-						    &used, &err);
+		bool whole = cl->state == CL_STARTUP || cl->state == CL_AUTH;
+		pgw_status st = whole ? pgw_decode(&cl->dec, pgw_rbuf_data(&cl->conn.in), have, &m,
+						   &used, &err)
+				      : pgw_frame(&cl->dec, pgw_rbuf_data(&cl->conn.in), have, &m,
+						  &used, &err);
 		if (st == PGW_NEED_MORE)
 			return;
 		if (st == PGW_ERR) {
+			if (cl->state == CL_AUTH && err.severity == PGW_SEV_ERROR)
+				err.severity = PGW_SEV_FATAL; /* an error while logging in ends it */
 			if (err.lost_sync || err.severity != PGW_SEV_ERROR || cl->state == CL_STARTUP) {
 				decode_fault(cl, &err);
 				return;
@@ -895,8 +910,15 @@ static void process(client *cl)
 			 * the exact answer, so it goes there like any other. */
 			st = pgw_frame(&cl->dec, pgw_rbuf_data(&cl->conn.in), have, &m, &used, &err);
 		}
-		step s = cl->state == CL_STARTUP ? on_startup_packet(cl, &m, used)
-						 : on_ready_message(cl, &m);
+		step s;
+		if (cl->state == CL_STARTUP) {
+			s = on_startup_packet(cl, &m, used);
+		} else if (cl->state == CL_AUTH) {
+			client_auth_message(cl, &m);
+			s = cl->state == CL_CLOSED ? STEP_CLOSED : STEP_DONE;
+		} else {
+			s = on_ready_message(cl, &m);
+		}
 		if (s == STEP_CLOSED)
 			return;
 		if (s == STEP_WAIT) {
@@ -1032,6 +1054,7 @@ static void client_close(client *cl)
 		return;
 	cl->state = CL_CLOSED;
 	ev_timer_stop(cl->gw->w.loop, &cl->login_timer);
+	client_auth_free(&cl->auth);
 	if (cl->waiting)
 		cl->pooler->ops->cancel_wait(cl->pooler, &cl->waiter);
 	/* Whatever it left behind on the server is cleaned up before the

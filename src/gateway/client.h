@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "gateway/clientauth.h"
 #include "gateway/gateway.h"
 #include "gateway/session.h"
 #include "net/conn.h"
@@ -16,6 +17,7 @@
 
 typedef enum client_state {
 	CL_STARTUP = 0, /* waiting for the startup packet */
+	CL_AUTH,	/* proving who it is (password, SCRAM) */
 	CL_LOGIN,	/* authenticated; setting up on a server connection */
 	CL_READY,
 	CL_CLOSED,
@@ -71,6 +73,7 @@ struct client {
 	char *user;
 	char *database;
 	session sess;
+	client_auth auth;
 	struct pooler_handle *pooler; /* where the router sends this session */
 	pool_waiter waiter;
 	bool waiting; /* for a server connection */

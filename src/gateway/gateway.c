@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -19,6 +20,9 @@
 
 #include "common/log.h"
 #include "net/conn.h"
+#include "auth/authfile.h"
+#include "auth/hba.h"
+#include "auth/scram_server.h"
 #include "pgw/bufpool.h"
 #include "router/router.h"
 
@@ -172,13 +176,35 @@ int gateway_start(gateway *gw)
 {
 	gateway_config *cfg = &gw->cfg;
 	gw->unix_fd = -1;
+	char err[512] = "";
+	int rc = cfg->hba_file ? hba_load_file(cfg->hba_file, &gw->hba, err, sizeof err)
+			       : hba_load_default(&gw->hba);
+	if (rc != 0) {
+		log_error("%s", err[0] ? err : "could not load the authentication rules");
+		return -1;
+	}
+	if (cfg->auth_file) {
+		gw->users = authfile_load(cfg->auth_file, err, sizeof err);
+		if (!gw->users) {
+			log_error("%s", err);
+			return -1;
+		}
+	}
+	if (getrandom(gw->mock_secret, sizeof gw->mock_secret, 0) != (ssize_t)sizeof gw->mock_secret) {
+		log_error("getrandom failed");
+		return -1;
+	}
 	if (cfg->tls.cert_file) {
-		char err[512];
 		gw->tls_ctx = tls_server_ctx(&cfg->tls, err, sizeof err);
 		if (!gw->tls_ctx) {
 			log_error("%s", err);
 			return -1;
 		}
+		/* SCRAM-SHA-256-PLUS binds to this certificate's hash. */
+		X509 *cert = SSL_CTX_get0_certificate(gw->tls_ctx);
+		if (!cert || scram_tls_server_end_point(cert, gw->cb_data, sizeof gw->cb_data,
+							&gw->cb_len) != SCRAM_OK)
+			gw->cb_len = 0;
 		log_info("TLS on: certificate %s%s%s", cfg->tls.cert_file,
 			 cfg->tls.ca_file ? ", client certificates checked against " : "",
 			 cfg->tls.ca_file ? cfg->tls.ca_file : "");
@@ -244,5 +270,7 @@ void gateway_stop(gateway *gw)
 	}
 	if (gw->tls_ctx)
 		tls_ctx_free(gw->tls_ctx);
+	hba_free(gw->hba);
+	authfile_free(gw->users);
 	free(gw->workers);
 }

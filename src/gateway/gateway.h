@@ -28,6 +28,8 @@ typedef struct gateway_config {
 	uint32_t max_message; /* cap on a client message, bytes */
 	double login_timeout; /* seconds from connect to logged in */
 	tls_config tls;	      /* cert_file NULL: no TLS, SSLRequest gets 'N' */
+	char *hba_file;	      /* NULL: the built-in rules (see hba_load_default) */
+	char *auth_file;      /* users' secrets; NULL: none */
 	pool_config pool;     /* pool_size here is the total for each (database, user) */
 } gateway_config;
 
@@ -58,6 +60,11 @@ struct gateway {
 	char unix_path[108];
 	int total_clients; /* approximate, for the connection limit */
 	SSL_CTX *tls_ctx;  /* shared by the workers; NULL without TLS */
+	struct hba_rules *hba;
+	struct authfile *users;
+	uint8_t mock_secret[16]; /* for SCRAM exchanges with unknown users */
+	uint8_t cb_data[64];	 /* tls-server-end-point of our certificate */
+	size_t cb_len;		 /* 0: no SCRAM-SHA-256-PLUS */
 };
 
 int gateway_start(gateway *gw);

@@ -180,11 +180,15 @@ const char *backend_param_get(const backend *be, const char *name)
 	return NULL;
 }
 
-static bool need_password(backend *be)
+/* The cleartext password to log in with, if any is known. */
+static const char *login_password(const backend *be)
 {
-	if (be->pool->cfg->password)
-		return true;
-	be_fail(be, "28P01", "the server asked user \"%s\" for a password and none is configured",
+	return be->pool->cred.password ? be->pool->cred.password : be->pool->cfg->password;
+}
+
+static bool no_credentials(backend *be)
+{
+	be_fail(be, "28P01", "the server asked user \"%s\" for a password and the pooler has none",
 		be->pool->user);
 	return false;
 }
@@ -197,26 +201,31 @@ static bool login_message(backend *be, pgw_msg *m)
 		be_fail(be, "08P01", "invalid message from server during login: %s", err.message);
 		return false;
 	}
-	const char *password = be->pool->cfg->password;
+	const char *password = login_password(be);
+	const pool_credentials *cred = &be->pool->cred;
 	pgw_wbuf *w = conn_wbuf(&be->conn);
 	switch (m->id) {
 	case PGW_MSG_AUTHENTICATION_OK:
 		return true;
 	case PGW_MSG_AUTHENTICATION_CLEARTEXT_PASSWORD: {
-		if (!need_password(be))
-			return false;
+		if (!password)
+			return no_credentials(be);
 		pgw_password_message pm = {{(const uint8_t *)password, (uint32_t)strlen(password)}};
 		pgw_encode_password_message(w, &pm);
 		conn_wrote(&be->conn);
 		return true;
 	}
 	case PGW_MSG_AUTHENTICATION_MD5_PASSWORD: {
-		if (!need_password(be))
-			return false;
-		char hashed[36];
-		pgmd5_password(be->pool->user, strlen(be->pool->user), password, strlen(password),
-			       m->body.authentication_md5_password.salt.ptr, hashed);
-		pgw_password_message pm = {{(const uint8_t *)hashed, 35}};
+		char hashed[PGMD5_PASSWORD_SIZE];
+		const uint8_t *salt = m->body.authentication_md5_password.salt.ptr;
+		if (cred->have_md5)
+			pgmd5_salted(cred->md5, salt, hashed); /* the stored hash is enough */
+		else if (password)
+			pgmd5_password(be->pool->user, strlen(be->pool->user), password,
+				       strlen(password), salt, hashed);
+		else
+			return no_credentials(be);
+		pgw_password_message pm = {{(const uint8_t *)hashed, (uint32_t)strlen(hashed)}};
 		pgw_encode_password_message(w, &pm);
 		conn_wrote(&be->conn);
 		return true;
@@ -231,13 +240,18 @@ static bool login_message(backend *be, pgw_msg *m)
 			be_fail(be, "28000", "the server offers no SASL mechanism the pooler supports");
 			return false;
 		}
-		if (!need_password(be))
-			return false;
+		if (!cred->have_keys && !password)
+			return no_credentials(be);
 		be->scram = calloc(1, sizeof *be->scram);
 		char first[256];
 		size_t len;
-		if (!be->scram || scram_client_init(be->scram, password, strlen(password)) != 0 ||
-		    scram_client_first(be->scram, first, sizeof first, &len) != 0) {
+		/* With the keys the client's own SCRAM login gave, no password
+		 * is needed (SCRAM pass-through). */
+		int rc = !be->scram ? -1
+			 : cred->have_keys
+				 ? scram_client_init_keys(be->scram, cred->client_key, cred->server_key)
+				 : scram_client_init(be->scram, password, strlen(password));
+		if (rc != 0 || scram_client_first(be->scram, first, sizeof first, &len) != 0) {
 			be_fail(be, "28000", "could not start SCRAM authentication");
 			return false;
 		}

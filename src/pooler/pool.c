@@ -7,6 +7,8 @@
 #include "pooler/pool.h"
 
 #include <pthread.h>
+
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -498,9 +500,29 @@ void pool_free(pool *p)
 		list_remove(&p->busy, be);
 		backend_destroy(be);
 	}
+	if (p->cred.password) {
+		OPENSSL_cleanse((char *)p->cred.password, strlen(p->cred.password));
+		free((char *)p->cred.password);
+	}
+	OPENSSL_cleanse(&p->cred, sizeof p->cred);
 	free(p->database);
 	free(p->user);
 	free(p);
+}
+
+void pool_set_credentials(pool *p, const pool_credentials *c)
+{
+	if (c->have_keys) {
+		p->cred.have_keys = true;
+		memcpy(p->cred.client_key, c->client_key, sizeof c->client_key);
+		memcpy(p->cred.server_key, c->server_key, sizeof c->server_key);
+	}
+	if (c->have_md5) {
+		p->cred.have_md5 = true;
+		memcpy(p->cred.md5, c->md5, sizeof c->md5);
+	}
+	if (c->password && !p->cred.password)
+		p->cred.password = strdup(c->password);
 }
 
 void pool_groups_free(void)

@@ -36,6 +36,21 @@ typedef struct pool_config {
 	double connect_timeout;
 } pool_config;
 
+/*
+ * What the pooler logs in to PostgreSQL with for one user, learned from
+ * the client's own login: SCRAM keys recovered from its proof, the md5
+ * hash stored for it, or its cleartext password. Better than none: the
+ * configured --backend password.
+ */
+typedef struct pool_credentials {
+	bool have_keys;
+	uint8_t client_key[32];
+	uint8_t server_key[32];
+	bool have_md5;
+	char md5[36]; /* "md5" + 32 hex, as pg_authid stores it */
+	const char *password;
+} pool_credentials;
+
 typedef struct pool_waiter pool_waiter;
 /*
  * The answer to pool_acquire: a backend, or the reason there is none.
@@ -83,6 +98,7 @@ struct pool {
 	ev_timer maintenance;
 	ev_timer donate_soon;
 	uint64_t next_backend_id;
+	pool_credentials cred; /* password owned (strdup) */
 	pool *next; /* the worker's list of pools */
 };
 
@@ -108,6 +124,9 @@ void pool_cancel_wait(pool_waiter *wt);
 void pool_release(backend *be, bool discard);
 /* Close a backend that cannot be trusted any more. */
 void pool_drop(backend *be);
+
+/* Remember how to log in as this pool's user (fills what is missing). */
+void pool_set_credentials(pool *p, const pool_credentials *c);
 
 /* Called by backends. */
 void pool_on_ready(backend *be);
