@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "gateway/authquery.h"
 #include "gateway/gateway.h"
 
 #define VERSION "0.1.0"
@@ -48,6 +49,9 @@ static const char usage_text[] =
 	"                           scram-sha-256 from anywhere else\n"
 	"  --auth-file FILE         users' secrets, one '\"user\" \"secret\"' per line: a SCRAM\n"
 	"                           verifier or md5 hash as pg_authid stores it\n"
+	"  --auth-user NAME         read users' secrets from pg_authid as this (superuser)\n"
+	"                           role, for users not in --auth-file; cached %g s\n"
+	"  --auth-database NAME     the database it connects to (default postgres)\n"
 	"  --log-level LEVEL        debug, info (default), warning or error\n"
 	"  --config FILE            read options from FILE: one 'name = value' per line,\n"
 	"                           names as above without the dashes; flags win\n"
@@ -196,6 +200,8 @@ enum {
 	OPT_LOG_LEVEL,
 	OPT_HBA,
 	OPT_AUTH_FILE,
+	OPT_AUTH_USER,
+	OPT_AUTH_DATABASE,
 	OPT_TLS_CERT,
 	OPT_TLS_KEY,
 	OPT_TLS_CA,
@@ -220,6 +226,8 @@ static const struct option options[] = {
 	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 	{"hba", required_argument, NULL, OPT_HBA},
 	{"auth-file", required_argument, NULL, OPT_AUTH_FILE},
+	{"auth-user", required_argument, NULL, OPT_AUTH_USER},
+	{"auth-database", required_argument, NULL, OPT_AUTH_DATABASE},
 	{"tls-cert", required_argument, NULL, OPT_TLS_CERT},
 	{"tls-key", required_argument, NULL, OPT_TLS_KEY},
 	{"tls-ca", required_argument, NULL, OPT_TLS_CA},
@@ -285,6 +293,14 @@ static void set_option(gateway_config *cfg, int opt, const char *name, const cha
 	case OPT_AUTH_FILE:
 		free(cfg->auth_file);
 		cfg->auth_file = strdup(v);
+		break;
+	case OPT_AUTH_USER:
+		free(cfg->auth_user);
+		cfg->auth_user = strdup(v);
+		break;
+	case OPT_AUTH_DATABASE:
+		free(cfg->auth_database);
+		cfg->auth_database = strdup(v);
 		break;
 	case OPT_TLS_CERT:
 		free((char *)cfg->tls.cert_file);
@@ -368,6 +384,7 @@ int main(int argc, char **argv)
 	cfg->pool.connect_timeout = 10;
 	cfg->max_clients = 10000;
 	cfg->login_timeout = 60;
+	cfg->auth_database = strdup("postgres");
 	cfg->max_message = 64u * 1024 * 1024;
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	cfg->workers = cores > 0 ? (cores > 127 ? 127 : (int)cores) : 1;
@@ -390,7 +407,7 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (opt) {
 		case OPT_HELP:
-			fputs(usage_text, stdout);
+			printf(usage_text, AUTHQ_CACHE_SECONDS);
 			return 0;
 		case OPT_VERSION:
 			printf("multigateway %s\n", VERSION);
@@ -455,6 +472,8 @@ int main(int argc, char **argv)
 	free(cfg->pool.password);
 	free(cfg->hba_file);
 	free(cfg->auth_file);
+	free(cfg->auth_user);
+	free(cfg->auth_database);
 	free((char *)cfg->tls.cert_file);
 	free((char *)cfg->tls.key_file);
 	free((char *)cfg->tls.ca_file);

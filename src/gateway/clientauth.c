@@ -21,6 +21,7 @@
 #include "auth/scram.h"
 #include "auth/scram_server.h"
 #include "common/log.h"
+#include "gateway/authquery.h"
 #include "gateway/client.h"
 #include "router/router.h"
 
@@ -122,8 +123,7 @@ void client_auth_begin(client *cl)
 		client_fatal(cl, "28000", msg, NULL);
 		return;
 	}
-	const char *secret = authfile_secret(gw->users, cl->user);
-	scram_secret_kind kind = secret ? scram_secret_type(secret, strlen(secret)) : SCRAM_SECRET_PLAINTEXT;
+	cl->auth.method = m.method;
 	switch (m.method) {
 	case HBA_TRUST:
 	case HBA_CERT:
@@ -133,6 +133,34 @@ void client_auth_begin(client *cl)
 		hba_format_rejected(&req, msg, sizeof msg);
 		client_fatal(cl, "28000", msg, NULL);
 		return;
+	default:
+		break;
+	}
+	/* A password method: the user's secret from the auth file, else
+	 * from PostgreSQL itself when an auth user is configured. */
+	const char *secret = authfile_secret(gw->users, cl->user);
+	if (secret || !gw->cfg.auth_user)
+		client_auth_secret(cl, secret, false);
+	else
+		authq_start(cl);
+}
+
+void client_auth_secret(client *cl, const char *secret, bool lookup_failed)
+{
+	if (lookup_failed) {
+		char msg[200];
+		snprintf(msg, sizeof msg, "could not look up the password of user \"%.63s\"", cl->user);
+		client_fatal(cl, "08006", msg, NULL);
+		return;
+	}
+	if (secret && !(cl->auth.secret = strdup(secret))) {
+		client_fatal(cl, "53200", "out of memory", NULL);
+		return;
+	}
+	secret = cl->auth.secret;
+	scram_secret_kind kind =
+		secret ? scram_secret_type(secret, strlen(secret)) : SCRAM_SECRET_PLAINTEXT;
+	switch (cl->auth.method) {
 	case HBA_PASSWORD:
 		send_auth_request(cl, 3, NULL, 0);
 		cl->auth.state = CAUTH_PASSWORD;
@@ -152,7 +180,7 @@ void client_auth_begin(client *cl)
 		cl->auth.state = CAUTH_MD5;
 		cl->dec.phase = PGW_PH_AUTH_PASSWORD;
 		return;
-	case HBA_SCRAM:
+	default:
 		start_scram(cl, secret);
 		return;
 	}
@@ -207,7 +235,7 @@ static bool check_plain(client *cl, const char *secret, const char *pw, size_t p
 static void on_password(client *cl, const pgw_msg *m)
 {
 	const pgw_str *pw = &m->body.password_message.password;
-	const char *secret = authfile_secret(cl->gw->gw->users, cl->user);
+	const char *secret = cl->auth.secret;
 	pool_credentials cred = {0};
 	if (cl->auth.state == CAUTH_PASSWORD) {
 		if (!secret || !check_plain(cl, secret, (const char *)pw->ptr, pw->len, &cred)) {
@@ -294,6 +322,15 @@ void client_auth_message(client *cl, const pgw_msg *m)
 
 void client_auth_free(client_auth *a)
 {
+	if (a->query) {
+		authq_cancel(a->query);
+		a->query = NULL;
+	}
+	if (a->secret) {
+		OPENSSL_cleanse(a->secret, strlen(a->secret));
+		free(a->secret);
+		a->secret = NULL;
+	}
 	if (a->scram) {
 		scram_server_wipe(a->scram);
 		free(a->scram);

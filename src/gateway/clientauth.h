@@ -26,6 +26,9 @@ typedef enum cauth_state {
 
 typedef struct client_auth {
 	cauth_state state;
+	int method;	     /* hba_method of the rule that matched */
+	char *secret;	     /* the user's, from the auth file or pg_authid */
+	struct authq *query; /* a pg_authid lookup in flight */
 	uint8_t md5_salt[4];
 	struct scram_server *scram;
 } client_auth;
@@ -39,5 +42,7 @@ void client_auth_free(client_auth *a);
 
 /* Called by clientauth.c when the client is in (client.c). */
 void client_auth_ok(client *cl);
+/* The user's secret is known (NULL: none); go on with the exchange. */
+void client_auth_secret(client *cl, const char *secret, bool lookup_failed);
 
 #endif

@@ -24,6 +24,7 @@
 #include "auth/hba.h"
 #include "auth/scram_server.h"
 #include "pgw/bufpool.h"
+#include "gateway/authquery.h"
 #include "router/router.h"
 
 /* Listen watchers carry which socket they belong to in data. */
@@ -162,6 +163,7 @@ static void stop_task(worker *w, void *arg)
 		ev_io_stop(w->loop, &gw->listen_io[i]);
 	client_close_all(gw);
 	client_free_closed(gw);
+	authq_cache_free(gw);
 	router_free_handles(gw);
 	while (gw->pools) {
 		pool *p = gw->pools;

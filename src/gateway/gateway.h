@@ -30,6 +30,8 @@ typedef struct gateway_config {
 	tls_config tls;	      /* cert_file NULL: no TLS, SSLRequest gets 'N' */
 	char *hba_file;	      /* NULL: the built-in rules (see hba_load_default) */
 	char *auth_file;      /* users' secrets; NULL: none */
+	char *auth_user;      /* who reads pg_authid for the others; NULL: nobody */
+	char *auth_database;
 	pool_config pool;     /* pool_size here is the total for each (database, user) */
 } gateway_config;
 
@@ -47,6 +49,7 @@ typedef struct gw_worker {
 	int nlisten;
 	client *clients; /* all of this worker's clients */
 	client *closed;	 /* closed this iteration, freed at its end */
+	struct authq_entry *authq_cache;
 	uint32_t next_conn_id;
 	int nclients;
 } gw_worker;

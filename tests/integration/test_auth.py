@@ -163,3 +163,15 @@ class AuthTest(harness.IntegrationTestCase):
                            capture_output=True, text=True, timeout=20)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("ldap", r.stderr)
+
+    def test_secrets_from_postgresql(self):
+        """No auth file: the gateway reads pg_authid as the auth user, so a
+        role created in PostgreSQL logs in with its own password."""
+        gw = self.gw(name="authq", extra_args=["--hba", self.hba_file, "--auth-user",
+                                                harness.SUPERUSER])
+        self.assertEqual(self.login(gw, "pgw_scram", "scram secret")[0], "pgw_scram")
+        self.assertEqual(self.login(gw, "pgw_md5", "md5 secret")[0], "pgw_md5")
+        self.assertEqual(self.login(gw, "pgw_scram", "wrong"),
+                         ("error", 'password authentication failed for user "pgw_scram"'))
+        self.assertEqual(self.login(gw, "pgw_ghost", "x"),
+                         ("error", 'password authentication failed for user "pgw_ghost"'))
