@@ -36,6 +36,16 @@ struct authq {
 
 void client_auth_secret(client *cl, const char *secret, bool lookup_failed);
 
+static void entry_free(authq_entry *e)
+{
+	free(e->user);
+	if (e->secret) {
+		OPENSSL_cleanse(e->secret, strlen(e->secret));
+		free(e->secret);
+	}
+	free(e);
+}
+
 static authq_entry *cache_find(gw_worker *gw, const char *user)
 {
 	ev_tstamp now = ev_now(gw->w.loop);
@@ -43,12 +53,7 @@ static authq_entry *cache_find(gw_worker *gw, const char *user)
 		authq_entry *e = *pp;
 		if (e->expires < now) {
 			*pp = e->next;
-			free(e->user);
-			if (e->secret) {
-				OPENSSL_cleanse(e->secret, strlen(e->secret));
-				free(e->secret);
-			}
-			free(e);
+			entry_free(e);
 			continue;
 		}
 		if (strcmp(e->user, user) == 0)
@@ -81,12 +86,7 @@ void authq_cache_free(gw_worker *gw)
 	while (gw->authq_cache) {
 		authq_entry *e = gw->authq_cache;
 		gw->authq_cache = e->next;
-		free(e->user);
-		if (e->secret) {
-			OPENSSL_cleanse(e->secret, strlen(e->secret));
-			free(e->secret);
-		}
-		free(e);
+		entry_free(e);
 	}
 }
 
