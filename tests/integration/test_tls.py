@@ -863,6 +863,33 @@ class TlsTest(harness.IntegrationTestCase):
 # TLS 1.1 capability of the local OpenSSL
 # --------------------------------------------------------------------------
 
+
+    def test_cert_method(self):
+        """The cert method: a verified client certificate whose CN is the
+        user logs in without a password; anything less is refused."""
+        c = self.certs
+        hba = os.path.join(self.env.tmp, "cert_hba.conf")
+        with open(hba, "w") as f:
+            f.write("hostssl all all 127.0.0.1/32 cert\nlocal all all trust\n")
+        gw = self.gw(name="certauth", extra_args=["--tls-cert", c.server_crt, "--tls-key",
+                                                   c.server_key, "--tls-ca", c.ca_crt,
+                                                   "--hba", hba])
+        conn = gw.connect(sslmode="verify-full", sslrootcert=c.ca_crt, host="localhost",
+                          sslcert=c.client_crt, sslkey=c.client_key)
+        with conn.cursor() as cur:
+            cur.execute("SELECT current_user")
+            self.assertEqual(cur.fetchone()[0], harness.SUPERUSER)
+        conn.close()
+        # No certificate at all.
+        with self.assertRaises(harness.psycopg2.OperationalError) as e:
+            gw.connect(sslmode="verify-full", sslrootcert=c.ca_crt, host="localhost")
+        self.assertIn("connection requires a valid client certificate", str(e.exception))
+        # A good certificate, but for another user name.
+        with self.assertRaises(harness.psycopg2.OperationalError) as e:
+            gw.connect(sslmode="verify-full", sslrootcert=c.ca_crt, host="localhost",
+                       sslcert=c.client_crt, sslkey=c.client_key, user="postgres")
+        self.assertIn('certificate authentication failed for user "postgres"', str(e.exception))
+
 def tls11_client_ctx():
     """A client context offering TLS 1.0-1.1 only, or None."""
     if not getattr(ssl, "HAS_TLSv1_1", False):
@@ -923,3 +950,4 @@ def can_offer_tls11(certs):
         close_quietly(b)
     _TLS11_OK = ok
     return ok
+
