@@ -59,6 +59,9 @@ typedef struct pgw_error {
 	/* The input can no longer be framed: after sending the error, close
 	 * as PostgreSQL does ("protocol synchronization was lost"). */
 	bool lost_sync;
+	/* The client asked for protocol 1 or 2: PostgreSQL answers in the old
+	 * format ('E', "FATAL:  <message>\n", NUL), which such a client reads. */
+	bool old_protocol;
 	char sqlstate[6];
 	char message[160];
 } pgw_error;

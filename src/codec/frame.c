@@ -14,6 +14,7 @@ static void error_vset(pgw_error *err, pgw_severity sev, const char *sqlstate, c
 {
 	err->severity = sev;
 	err->lost_sync = false;
+	err->old_protocol = false;
 	memcpy(err->sqlstate, sqlstate, 5);
 	err->sqlstate[5] = '\0';
 	vsnprintf(err->message, sizeof err->message, fmt, ap);
@@ -110,6 +111,7 @@ static pgw_status decode_startup(pgw_decoder *d, const uint8_t *buf, size_t len,
 			      "unsupported frontend protocol %u.%u: server supports 3.0 to 3.2",
 			      (unsigned)code >> 16, (unsigned)code & 0xffff);
 		err->lost_sync = true;
+		err->old_protocol = (code >> 16) < 3;
 		return PGW_ERR;
 	}
 	if (pgw_decode_body(id, buf + 4, total - 4, &msg->body, err) != PGW_OK) {

@@ -84,6 +84,14 @@ static void decode_fault(client *cl, const pgw_error *err)
 		client_close(cl);
 		return;
 	case PGW_SEV_FATAL:
+		if (err->old_protocol) {
+			char old[sizeof err->message + 16];
+			int n = snprintf(old, sizeof old, "EFATAL:  %s\n", err->message);
+			conn_write(&cl->conn, old, (size_t)n + 1);
+			conn_flush_now(&cl->conn);
+			client_close(cl);
+			return;
+		}
 		fatal(cl, err->sqlstate, err->message);
 		return;
 	case PGW_SEV_ERROR:

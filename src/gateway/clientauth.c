@@ -162,6 +162,14 @@ void client_auth_secret(client *cl, const char *secret, bool lookup_failed)
 		secret ? scram_secret_type(secret, strlen(secret)) : SCRAM_SECRET_PLAINTEXT;
 	switch (cl->auth.method) {
 	case HBA_PASSWORD:
+		/* A cleartext password never crosses an unencrypted connection
+		 * to this gateway. */
+		if (!cl->conn.ssl) {
+			client_fatal(cl, "28000",
+				     "password authentication requires an encrypted connection",
+				     "Connect with SSL, or use scram-sha-256 for this user.");
+			return;
+		}
 		send_auth_request(cl, 3, NULL, 0);
 		cl->auth.state = CAUTH_PASSWORD;
 		cl->dec.phase = PGW_PH_AUTH_PASSWORD;
