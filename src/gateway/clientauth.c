@@ -289,12 +289,17 @@ void client_auth_message(client *cl, const pgw_msg *m)
 		return;
 	case CAUTH_SASL_INITIAL: {
 		const pgw_sasl_initial_response *r = &m->body.sasl_initial_response;
+		snprintf(a->mechanism, sizeof a->mechanism, "%s", (const char *)r->mechanism.ptr);
 		if (r->data.len < 0) {
-			client_fatal(cl, "08P01", "malformed SCRAM message", "The message is empty.");
+			/* No initial response: as PostgreSQL, an empty SASLContinue
+			 * asks for it, and the next message carries it. */
+			send_auth_request(cl, 11, NULL, 0);
+			a->state = CAUTH_SASL_FIRST;
+			cl->dec.phase = PGW_PH_AUTH_SASL;
 			return;
 		}
-		rc = scram_server_first(a->scram, (const char *)r->mechanism.ptr, r->data.ptr,
-					(size_t)r->data.len, out, sizeof out, &len);
+		rc = scram_server_first(a->scram, a->mechanism, r->data.ptr, (size_t)r->data.len, out,
+					sizeof out, &len);
 		if (rc != SCRAM_OK) {
 			scram_failed(cl, rc);
 			return;
@@ -302,6 +307,17 @@ void client_auth_message(client *cl, const pgw_msg *m)
 		send_auth_request(cl, 11, out, len);
 		a->state = CAUTH_SASL_FINAL;
 		cl->dec.phase = PGW_PH_AUTH_SASL;
+		return;
+	}
+	case CAUTH_SASL_FIRST: {
+		const pgw_bytes *d = &m->body.sasl_response.data;
+		rc = scram_server_first(a->scram, a->mechanism, d->ptr, d->len, out, sizeof out, &len);
+		if (rc != SCRAM_OK) {
+			scram_failed(cl, rc);
+			return;
+		}
+		send_auth_request(cl, 11, out, len);
+		a->state = CAUTH_SASL_FINAL;
 		return;
 	}
 	case CAUTH_SASL_FINAL: {

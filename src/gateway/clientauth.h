@@ -21,6 +21,7 @@ typedef enum cauth_state {
 	CAUTH_PASSWORD,	    /* AuthenticationCleartextPassword sent */
 	CAUTH_MD5,	    /* AuthenticationMD5Password sent */
 	CAUTH_SASL_INITIAL, /* AuthenticationSASL sent */
+	CAUTH_SASL_FIRST,   /* SASLInitialResponse came without data: it comes next */
 	CAUTH_SASL_FINAL,   /* AuthenticationSASLContinue sent */
 } cauth_state;
 
@@ -30,6 +31,7 @@ typedef struct client_auth {
 	char *secret;	     /* the user's, from the auth file or pg_authid */
 	struct authq *query; /* a pg_authid lookup in flight */
 	uint8_t md5_salt[4];
+	char mechanism[32]; /* chosen in SASLInitialResponse */
 	struct scram_server *scram;
 } client_auth;
 

@@ -175,3 +175,53 @@ class AuthTest(harness.IntegrationTestCase):
                          ("error", 'password authentication failed for user "pgw_scram"'))
         self.assertEqual(self.login(gw, "pgw_ghost", "x"),
                          ("error", 'password authentication failed for user "pgw_ghost"'))
+
+    def test_raw_scram_without_initial_response(self):
+        """An independent SCRAM client (Python's hashlib) that sends its
+        SASLInitialResponse without data: PostgreSQL then asks for it with
+        an empty SASLContinue, and so does the gateway."""
+        import base64
+        import hashlib
+        import hmac
+        import socket
+        import struct
+        gw = self.auth_gw()
+        s = socket.create_connection((gw.host, gw.port), timeout=10)
+
+        def send(t, body):
+            s.sendall(t + struct.pack("!I", len(body) + 4) + body)
+
+        s.sendall(harness.startup_packet({"user": "pgw_scram", "database": harness.MAIN_DB}))
+        t, body = harness.read_message(s)
+        self.assertEqual((t, body[:4]), (b"R", struct.pack("!I", 10)))
+        self.assertIn(b"SCRAM-SHA-256\0", body)
+        send(b"p", b"SCRAM-SHA-256\0" + struct.pack("!i", -1))
+        t, body = harness.read_message(s)
+        self.assertEqual((t, body), (b"R", struct.pack("!I", 11)))  # empty: go on
+        nonce = base64.b64encode(os.urandom(18)).decode()
+        first_bare = "n=,r=" + nonce
+        send(b"p", ("n,," + first_bare).encode())
+        t, body = harness.read_message(s)
+        self.assertEqual(body[:4], struct.pack("!I", 11))
+        server_first = body[4:].decode()
+        attrs = dict(kv.split("=", 1) for kv in server_first.split(","))
+        self.assertTrue(attrs["r"].startswith(nonce))
+        salted = hashlib.pbkdf2_hmac("sha256", b"scram secret", base64.b64decode(attrs["s"]),
+                                     int(attrs["i"]))
+        client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+        stored = hashlib.sha256(client_key).digest()
+        final_bare = "c=biws,r=" + attrs["r"]
+        auth_msg = ",".join((first_bare, server_first, final_bare)).encode()
+        sig = hmac.new(stored, auth_msg, hashlib.sha256).digest()
+        proof = bytes(a ^ b for a, b in zip(client_key, sig))
+        send(b"p", (final_bare + ",p=" + base64.b64encode(proof).decode()).encode())
+        t, body = harness.read_message(s)
+        self.assertEqual(body[:4], struct.pack("!I", 12))
+        server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+        want = base64.b64encode(hmac.new(server_key, auth_msg, hashlib.sha256).digest())
+        self.assertEqual(body[4:], b"v=" + want)
+        t, body = harness.read_message(s)
+        self.assertEqual((t, body), (b"R", struct.pack("!I", 0)))
+        while t != b"Z":
+            t, body = harness.read_message(s)
+        s.close()

@@ -1,8 +1,7 @@
 /*
- * The SCRAM server side (src/auth/scram_server.c) against the client in
- * src/auth/scram.c and against PostgreSQL's own outputs: exchanges with and
- * without channel binding, every refusal PostgreSQL words, verifiers, mock
- * users, SCRAM pass-through and tls-server-end-point.
+ * src/auth/scram_server.c against the client in scram.c and PostgreSQL's own
+ * output: exchanges with and without channel binding, PostgreSQL's refusals,
+ * verifiers, mock users, SCRAM pass-through, tls-server-end-point.
  */
 #include <setjmp.h>
 #include <stdarg.h>
