@@ -347,7 +347,6 @@ static void on_backend_message(void *owner, backend *be, pgw_msg *m)
 {
 	client *cl = owner;
 	pgw_error err;
-	(void)be;
 	if (cl->state == CL_LOGIN) {
 		/* Setting up the session: only failures reach the client. */
 		if (m->type == 'E') {
@@ -407,6 +406,18 @@ static void on_backend_message(void *owner, backend *be, pgw_msg *m)
 	case 'G':
 		cl->copy_in = true;
 		cl->dec.phase = PGW_PH_COPY_IN;
+		break;
+	case 'A':
+		/* The client knows itself by the pid the gateway gave it: its own
+		 * notifications say so, as they would from PostgreSQL. */
+		if (pgw_decode_msg_body(m, &err) == PGW_OK &&
+		    m->body.notification_response.pid == be->pid) {
+			pgw_notification_response n = m->body.notification_response;
+			n.pid = cl->pid;
+			pgw_encode_notification_response(conn_wbuf(&cl->conn), &n);
+			conn_wrote(&cl->conn);
+			return;
+		}
 		break;
 	case 'Z':
 		if (pgw_decode_msg_body(m, &err) != PGW_OK)
