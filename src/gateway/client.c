@@ -868,7 +868,16 @@ static step on_ready_message(client *cl, const pgw_msg *m)
 		return forward(cl, m, REQ_SYNC, cl->copy_in ? 0 : 1);
 	case 'F':
 		return forward(cl, m, REQ_FUNCTION, 1);
-	case 'P':
+	case 'P': {
+		/* A named prepared statement lives on this server connection
+		 * only: keep it for the session, like SQL PREPARE, until the
+		 * gateway owns statements itself. */
+		pgw_msg parse = *m;
+		pgw_error err;
+		if (pgw_decode_msg_body(&parse, &err) == PGW_OK && parse.body.parse.name.len > 0)
+			cl->pinned = true;
+		return forward(cl, m, REQ_SYNC, 0);
+	}
 	case 'B':
 	case 'D':
 	case 'E':

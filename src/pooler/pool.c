@@ -234,6 +234,8 @@ static void open_one(pool *p)
 	}
 	p->open++;
 	p->connecting++;
+	/* On the busy list while it logs in, so that pool_free finds it. */
+	list_push(&p->busy, be);
 }
 
 static void on_wait_timeout(struct ev_loop *loop, ev_timer *t, int revents)
@@ -335,6 +337,7 @@ void pool_on_ready(backend *be)
 {
 	pool *p = be->pool;
 	p->connecting--;
+	list_remove(&p->busy, be);
 	make_available(p, be);
 }
 
@@ -343,6 +346,7 @@ void pool_on_failed(backend *be, const pgw_error *err)
 	pool *p = be->pool;
 	p->connecting--;
 	p->open--;
+	list_remove(&p->busy, be);
 	__atomic_sub_fetch(&p->group->open, 1, __ATOMIC_ACQ_REL);
 	log_warning("server connection for %s/%s failed: %s", p->database, p->user, err->message);
 	/* If nothing else can serve the queue, everyone hears why; otherwise

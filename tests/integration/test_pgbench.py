@@ -36,8 +36,8 @@ class PgbenchTest(harness.IntegrationTestCase):
         # 8 clients over a pool of 4: real transaction pooling
         cls.gateway = cls.env.gateway(name="bench", pool_size=4, pool_timeout=30)
 
-    def run_pgbench(self, *extra):
-        argv = [harness.PGBENCH, "-n", "-M", "simple", "-c", "8", "-j", "2",
+    def run_pgbench(self, *extra, mode="simple", clients=8):
+        argv = [harness.PGBENCH, "-n", "-M", mode, "-c", str(clients), "-j", "2",
                 "-T", str(DURATION)] + list(extra)
         r = subprocess.run(argv, env=self.gateway.env(dbname=DB), stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True, timeout=DURATION + 120)
@@ -48,7 +48,7 @@ class PgbenchTest(harness.IntegrationTestCase):
         self.assertIn(res["failed"], (None, 0), r.stdout)
         self.assertNotIn("error", r.stdout.lower().replace("errors", ""), r.stdout[-3000:])
         sys.stderr.write("  [pgbench %s] %d transactions, tps %.0f\n"
-                         % (" ".join(extra) or "tpcb", res["processed"], res["tps"] or 0))
+                         % (" ".join(extra + ("-M", mode)), res["processed"], res["tps"] or 0))
         return res
 
     def test_tpcb_simple(self):
@@ -69,3 +69,15 @@ class PgbenchTest(harness.IntegrationTestCase):
 
     def test_select_only_simple(self):
         self.run_pgbench("-S")
+
+    def test_extended(self):
+        # Unnamed statements: pooled per transaction like simple queries.
+        self.run_pgbench("-S", mode="extended")
+        self.run_pgbench(mode="extended")
+
+    def test_prepared(self):
+        # Named statements keep their server connection for the session
+        # (until the gateway owns statements), so no more clients than
+        # the pool holds.
+        self.run_pgbench("-S", mode="prepared", clients=4)
+        self.run_pgbench(mode="prepared", clients=4)
