@@ -15,7 +15,8 @@ pg_port=${PGW_PG_PORT:-54329}
 pgbin=/usr/lib/postgresql/15/bin
 
 need=()
-for pkg in build-essential cmake ragel python3 pkg-config libev-dev libssl-dev postgresql-15 postgresql-client-15; do
+for pkg in build-essential cmake ragel python3 pkg-config libev-dev libssl-dev postgresql-15 postgresql-client-15 \
+	protobuf-c-compiler libprotobuf-c-dev protobuf-compiler python3-protobuf; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then

@@ -28,7 +28,8 @@ step() {
 
 # ---- 1. packages
 packages=(build-essential cmake ragel python3 libcmocka-dev clang llvm libclang-rt-14-dev
-	pkg-config libev-dev libssl-dev postgresql-15 postgresql-client-15 python3-psycopg2)
+	pkg-config libev-dev libssl-dev postgresql-15 postgresql-client-15 python3-psycopg2
+	protobuf-c-compiler libprotobuf-c-dev protobuf-compiler python3-protobuf openssl)
 step "packages"
 if command -v dpkg-query >/dev/null 2>&1; then
 	missing=()
