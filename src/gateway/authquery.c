@@ -149,7 +149,7 @@ static void on_lost(void *owner, backend *be, const pgw_error *err)
 	finish(q);
 }
 
-static const backend_owner_ops authq_ops = {on_message, on_lost, NULL};
+static const backend_owner_ops authq_ops = {on_message, on_lost, NULL, NULL, NULL};
 
 static void run(authq *q, backend *be)
 {

@@ -451,8 +451,46 @@ static void on_backend_drained(void *owner, backend *be)
 	unblock(owner);
 }
 
+/* Setting the session up on a server connection failed. When its role
+ * could not be restored, nothing may run there as anyone else: the
+ * session ends (fail closed). */
+static void on_own_error(void *owner, backend *be, pgw_msg *m)
+{
+	client *cl = owner;
+	(void)be;
+	if (!cl->sync_wait)
+		return;
+	pgw_error err;
+	char state[6] = "08006", text[300] = "";
+	if (pgw_decode_msg_body(m, &err) == PGW_OK) {
+		pgw_iter it = pgw_array_iter(&m->body.error_response.fields);
+		uint8_t code;
+		pgw_str v;
+		while (pgw_next_field(&it, &code, &v)) {
+			if (code == 'C' && v.len == 5)
+				memcpy(state, v.ptr, 6);
+			if (code == 'M')
+				snprintf(text, sizeof text, "%.250s", (const char *)v.ptr);
+		}
+	}
+	char msg[400];
+	snprintf(msg, sizeof msg, "could not restore the session on a server connection: %s", text);
+	cl->sync_wait = false;
+	client_fatal(cl, state, msg, NULL);
+}
+
+static void on_own_done(void *owner, backend *be)
+{
+	client *cl = owner;
+	(void)be;
+	if (cl->sync_wait && cl->be && !cl->be->pending_count) {
+		cl->sync_wait = false;
+		unblock(cl);
+	}
+}
+
 static const backend_owner_ops client_backend_ops = {on_backend_message, on_backend_lost,
-						     on_backend_drained};
+						     on_backend_drained, on_own_error, on_own_done};
 
 /*
  * Make the held server connection's settings the session's with one
@@ -463,11 +501,21 @@ static const backend_owner_ops client_backend_ops = {on_backend_message, on_back
 static void send_settings(client *cl, request_kind kind)
 {
 	backend *be = cl->be;
+	/* The reset goes alone: should the session's own statements fail
+	 * (a role dropped since, say), the connection is still left with
+	 * nothing of its previous holder's. */
 	const char *prefix = session_sync_prefix(&cl->sess, be->settings_role);
-	backend_send_query(be, prefix, strlen(prefix), cl->sess.sync_sql, cl->sess.sync_len,
-			   kind == REQ_NONE);
+	bool two = cl->sess.sync_len > 0;
+	backend_send_query(be, prefix, strlen(prefix), NULL, 0, two || kind == REQ_NONE);
+	if (two)
+		backend_send_query(be, cl->sess.sync_sql, cl->sess.sync_len, NULL, 0,
+				   kind == REQ_NONE);
 	if (kind != REQ_NONE)
 		req_push(cl, kind);
+	else if (cl->sess.role_changed)
+		/* Who the session runs as is not pipelined past: the client's
+		 * next request waits for the role to be in place. */
+		cl->sync_wait = true;
 	be->settings_hash = cl->sess.hash;
 	be->settings_role = cl->sess.role_changed;
 }
@@ -839,7 +887,7 @@ static step on_startup_packet(client *cl, const pgw_msg *m, size_t used)
 /* Forward one message to the server, borrowing a connection if needed. */
 static step forward(client *cl, const pgw_msg *m, request_kind kind, int requests)
 {
-	if (!ensure_backend(cl))
+	if (!ensure_backend(cl) || cl->sync_wait)
 		return STEP_WAIT;
 	backend *be = cl->be;
 	if ((requests && (!backend_can_send(be) || cl->req_count >= BACKEND_MAX_PENDING - 2)) ||

@@ -349,12 +349,23 @@ static bool relay_message(backend *be, pgw_msg *m)
 		}
 		be->txn_status = (char)m->body.ready_for_query.status;
 		be->copy_in = false;
+		if (silent && be->silent_failed) {
+			/* A settings Query of ours failed as a whole: what the
+			 * connection holds now is unknown, so the next holder sets
+			 * it up from scratch, role included. */
+			be->silent_failed = false;
+			be->settings_hash = UINT64_MAX;
+			be->settings_role = true;
+			log_warning("server connection %d: the pooler's own statement failed", be->pid);
+		}
 		if (be->pending_count > 0) {
 			be->pending_head = (be->pending_head + 1) % BACKEND_MAX_PENDING;
 			be->pending_count--;
 		}
 		if (!silent && be->owner_ops)
 			be->owner_ops->on_message(be->owner, be, m);
+		else if (silent && be->owner_ops && be->owner_ops->on_own_done)
+			be->owner_ops->on_own_done(be->owner, be);
 		if (be->orphan)
 			pool_on_orphan_progress(be);
 		return be->state == BE_READY;
@@ -372,8 +383,15 @@ static bool relay_message(backend *be, pgw_msg *m)
 		}
 		break;
 	case 'C':
+		be->copy_in = false;
+		break;
 	case 'E':
 		be->copy_in = false;
+		if (silent) {
+			be->silent_failed = true;
+			if (be->owner_ops && be->owner_ops->on_own_error)
+				be->owner_ops->on_own_error(be->owner, be, m);
+		}
 		break;
 	default:
 		break;

@@ -36,6 +36,11 @@ typedef struct backend_owner_ops {
 	void (*on_lost)(void *owner, backend *be, const pgw_error *err);
 	/* Output to the server, backed up before, has drained. */
 	void (*on_drained)(void *owner, backend *be);
+	/* The pooler's own Query sent for the holder (its settings) failed:
+	 * the server's ErrorResponse. */
+	void (*on_own_error)(void *owner, backend *be, pgw_msg *m);
+	/* ... and the pooler's own Query is answered. */
+	void (*on_own_done)(void *owner, backend *be);
 } backend_owner_ops;
 
 #define BACKEND_MAX_PENDING 64
@@ -71,6 +76,7 @@ struct backend {
 	/* The session settings applied on this connection (see session.h). */
 	uint64_t settings_hash;
 	bool settings_role; /* SET ROLE/SESSION AUTHORIZATION among them */
+	bool silent_failed; /* the pooler's own request in progress got an error */
 
 	const backend_owner_ops *owner_ops;
 	void *owner;
