@@ -121,14 +121,13 @@ static int apply(session *s, session_op_kind kind, const char *name, const char 
 	s->stale = true;
 	switch (kind) {
 	case SESSION_OP_SET:
-		/* A DateStyle SET may change only half of the value, and the
-		 * role a SET ROLE may take depends on the session user set
-		 * before it, so those are replayed in order; for the rest the
-		 * last one wins. SET SESSION AUTHORIZATION also resets the
-		 * role. */
+		/* A DateStyle SET may change only half of the value, so each
+		 * one is replayed in order; for the rest the last one wins.
+		 * SET SESSION AUTHORIZATION also resets the role, so a role
+		 * kept is always one set after it and replays after it. */
 		if (strcmp(name, "session_authorization") == 0)
 			list_remove(&s->sets, "role");
-		if (strcmp(name, "datestyle") == 0 || is_role_param(name))
+		if (strcmp(name, "datestyle") == 0)
 			return list_append(&s->sets, name, stmt, stmt_len, true);
 		return list_put(&s->sets, name, stmt, stmt_len, true);
 	case SESSION_OP_RESET:

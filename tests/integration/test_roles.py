@@ -83,3 +83,21 @@ class RoleTest(harness.IntegrationTestCase):
             q(b, "GRANT pgw_r2 TO pgw_r1")
             b.close()
             a.close()
+
+    def test_only_the_last_role_is_replayed(self):
+        """SET ROLE x then SET ROLE y: x may be dropped afterwards without
+        harm, as in PostgreSQL (regression suite's create_role does it)."""
+        self.env.admin_exec("DROP ROLE IF EXISTS pgw_r3")
+        self.env.admin_exec("CREATE ROLE pgw_r3")
+        a = self.ep.connect(autocommit=True)
+        b = self.ep.connect(autocommit=True)
+        try:
+            q(a, "SET ROLE pgw_r3")
+            q(a, "SET ROLE pgw_r2")
+            q(b, "DROP ROLE pgw_r3")
+            self.assertEqual(q(a, "SELECT current_user"), [("pgw_r2",)])
+            q(a, "RESET ROLE")
+            self.assertEqual(q(a, "SELECT current_user"), [(harness.SUPERUSER,)])
+        finally:
+            a.close()
+            b.close()
