@@ -186,6 +186,9 @@ bool pgw_next_value(pgw_iter *it, pgw_value *out);
 bool pgw_next_str(pgw_iter *it, pgw_str *out);
 /* ErrorResponse/NoticeResponse fields: a code byte and its text. */
 bool pgw_next_field(pgw_iter *it, uint8_t *code, pgw_str *text);
+/* The value of one ErrorResponse/NoticeResponse field (code 'C' for the
+ * SQLSTATE, 'M' for the message...): false when the message has none. */
+bool pgw_find_field(const pgw_array *fields, uint8_t code, pgw_str *out);
 /* StartupMessage parameters. */
 bool pgw_next_pair(pgw_iter *it, pgw_str *name, pgw_str *value);
 

@@ -339,6 +339,19 @@ bool pgw_next_field(pgw_iter *it, uint8_t *code, pgw_str *text)
 	return pgw_next_str(it, text);
 }
 
+bool pgw_find_field(const pgw_array *fields, uint8_t code, pgw_str *out)
+{
+	pgw_iter it = pgw_array_iter(fields);
+	uint8_t c;
+	pgw_str text;
+	while (pgw_next_field(&it, &c, &text))
+		if (c == code) {
+			*out = text;
+			return true;
+		}
+	return false;
+}
+
 bool pgw_next_pair(pgw_iter *it, pgw_str *name, pgw_str *value)
 {
 	return pgw_next_str(it, name) && pgw_next_str(it, value);

@@ -173,7 +173,7 @@ static void run(authq *q, backend *be)
 	}
 	sql[n++] = '\'';
 	sql[n] = '\0';
-	backend_send_query(be, sql, n, NULL, 0, false);
+	backend_send_query(be, sql, n, false);
 	free(sql);
 }
 

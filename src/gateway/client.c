@@ -350,15 +350,13 @@ static void on_backend_message(void *owner, backend *be, pgw_msg *m)
 	if (cl->state == CL_LOGIN) {
 		/* Setting up the session: only failures reach the client. */
 		if (m->type == 'E') {
-			pgw_decode_msg_body(m, &err);
 			char state[6] = "08P01", text[256] = "could not set up the session";
-			pgw_iter it = pgw_array_iter(&m->body.error_response.fields);
-			uint8_t code;
 			pgw_str v;
-			while (pgw_next_field(&it, &code, &v)) {
-				if (code == 'C' && v.len == 5)
+			if (pgw_decode_msg_body(m, &err) == PGW_OK) {
+				const pgw_array *fields = &m->body.error_response.fields;
+				if (pgw_find_field(fields, 'C', &v) && v.len == 5)
 					memcpy(state, v.ptr, 6);
-				if (code == 'M')
+				if (pgw_find_field(fields, 'M', &v))
 					snprintf(text, sizeof text, "%s", (const char *)v.ptr);
 			}
 			req_head(cl)->error = true;
@@ -463,15 +461,12 @@ static void on_own_error(void *owner, backend *be, pgw_msg *m)
 	pgw_error err;
 	char state[6] = "08006", text[300] = "";
 	if (pgw_decode_msg_body(m, &err) == PGW_OK) {
-		pgw_iter it = pgw_array_iter(&m->body.error_response.fields);
-		uint8_t code;
+		const pgw_array *fields = &m->body.error_response.fields;
 		pgw_str v;
-		while (pgw_next_field(&it, &code, &v)) {
-			if (code == 'C' && v.len == 5)
-				memcpy(state, v.ptr, 6);
-			if (code == 'M')
-				snprintf(text, sizeof text, "%.250s", (const char *)v.ptr);
-		}
+		if (pgw_find_field(fields, 'C', &v) && v.len == 5)
+			memcpy(state, v.ptr, 6);
+		if (pgw_find_field(fields, 'M', &v))
+			snprintf(text, sizeof text, "%.250s", (const char *)v.ptr);
 	}
 	char msg[400];
 	snprintf(msg, sizeof msg, "could not restore the session on a server connection: %s", text);
@@ -493,10 +488,11 @@ static const backend_owner_ops client_backend_ops = {on_backend_message, on_back
 						     on_backend_drained, on_own_error, on_own_done};
 
 /*
- * Make the held server connection's settings the session's with one
- * Query, sent ahead of whatever the client sends next. kind: whose its
- * answers are: REQ_NONE for the pooler's own (swallowed), or a request
- * of the client's whose answers the client handler sees.
+ * Make the held server connection's settings the session's: a reset, then
+ * the session's own statements, sent ahead of whatever the client sends
+ * next. kind: whose the last one's answers are: REQ_NONE for the
+ * pooler's own (swallowed), or a request of the client's whose answers
+ * the client handler sees.
  */
 static void send_settings(client *cl, request_kind kind)
 {
@@ -506,9 +502,9 @@ static void send_settings(client *cl, request_kind kind)
 	 * nothing of its previous holder's. */
 	const char *prefix = session_sync_prefix(&cl->sess, be->settings_role);
 	bool two = cl->sess.sync_len > 0;
-	backend_send_query(be, prefix, strlen(prefix), NULL, 0, two || kind == REQ_NONE);
+	backend_send_query(be, prefix, strlen(prefix), two || kind == REQ_NONE);
 	if (two)
-		backend_send_query(be, cl->sess.sync_sql, cl->sess.sync_len, NULL, 0,
+		backend_send_query(be, cl->sess.sync_sql, cl->sess.sync_len,
 				   kind == REQ_NONE);
 	if (kind != REQ_NONE)
 		req_push(cl, kind);

@@ -307,15 +307,12 @@ static bool login_message(backend *be, pgw_msg *m)
 		}
 		pgw_error e;
 		pgw_error_set(&e, PGW_SEV_FATAL, "08006", "the server refused the login");
-		pgw_iter it = pgw_array_iter(&m->body.error_response.fields);
-		uint8_t code;
+		const pgw_array *fields = &m->body.error_response.fields;
 		pgw_str text;
-		while (pgw_next_field(&it, &code, &text)) {
-			if (code == 'C' && text.len == 5)
-				memcpy(e.sqlstate, text.ptr, 6);
-			if (code == 'M')
-				snprintf(e.message, sizeof e.message, "%s", (const char *)text.ptr);
-		}
+		if (pgw_find_field(fields, 'C', &text) && text.len == 5)
+			memcpy(e.sqlstate, text.ptr, 6);
+		if (pgw_find_field(fields, 'M', &text))
+			snprintf(e.message, sizeof e.message, "%s", (const char *)text.ptr);
 		be_lost(be, &e);
 		return false;
 	}
@@ -485,16 +482,10 @@ void backend_send(backend *be, const void *bytes, size_t n, int requests)
 		push_pending(be, false);
 }
 
-void backend_send_query(backend *be, const char *sql, size_t len, const char *more,
-			size_t more_len, bool silent)
+void backend_send_query(backend *be, const char *sql, size_t len, bool silent)
 {
-	/* A Query written in two parts, to spare the caller a copy. */
-	pgw_wbuf *w = conn_wbuf(&be->conn);
-	size_t at = pgw_w_begin(w, 'Q');
-	pgw_w_bytes(w, sql, len);
-	pgw_w_bytes(w, more, more_len);
-	pgw_w_u8(w, 0);
-	pgw_w_end(w, at);
+	pgw_query q = {{(const uint8_t *)sql, (uint32_t)len}};
+	pgw_encode_query(conn_wbuf(&be->conn), &q);
 	conn_wrote(&be->conn);
 	push_pending(be, silent);
 }

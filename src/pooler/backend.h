@@ -103,10 +103,9 @@ void backend_set_owner(backend *be, const backend_owner_ops *ops, void *owner);
 /* Send the holder's bytes; `requests` is how many ReadyForQuery they will
  * bring (Query, Sync, FunctionCall each one). */
 void backend_send(backend *be, const void *bytes, size_t n, int requests);
-/* Send a Query made of sql followed by more. A silent one is the
- * pooler's own: its answers never reach the holder. */
-void backend_send_query(backend *be, const char *sql, size_t len, const char *more,
-			size_t more_len, bool silent);
+/* Send a Query. A silent one is the pooler's own: its answers never
+ * reach the holder. */
+void backend_send_query(backend *be, const char *sql, size_t len, bool silent);
 static inline bool backend_idle(const backend *be)
 {
 	return be->pending_count == 0 && !be->copy_in;

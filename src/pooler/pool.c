@@ -424,11 +424,11 @@ void pool_on_orphan_progress(backend *be)
 		be->cleanup_sent = true;
 		bool sent = false;
 		if (be->txn_status != 'I') {
-			backend_send_query(be, "ROLLBACK", 8, NULL, 0, true);
+			backend_send_query(be, "ROLLBACK", 8, true);
 			sent = true;
 		}
 		if (be->discard_needed) {
-			backend_send_query(be, "DISCARD ALL", 11, NULL, 0, true);
+			backend_send_query(be, "DISCARD ALL", 11, true);
 			be->settings_hash = 0;
 			be->settings_role = false;
 			sent = true;
