@@ -80,6 +80,8 @@ static void open_one(pool *p);
 static void make_available(pool *p, backend *be);
 static void list_push(backend **head, backend *be);
 static void list_remove(backend **head, backend *be);
+static void idle_add(pool *p, backend *be);
+static void idle_remove(pool *p, backend *be);
 static void on_donate_soon(struct ev_loop *loop, ev_timer *t, int revents);
 
 /* Room was freed somewhere: the worker told opens a connection if its
@@ -116,9 +118,7 @@ static void donate(pool *p, backend *be, int to)
 		/* Cannot hand it over: keep it. */
 		p->open++;
 		conn_read_start(&be->conn);
-		list_push(&p->idle, be);
-		be->in_idle = true;
-		p->idle_count++;
+		idle_add(p, be);
 	}
 }
 
@@ -134,9 +134,7 @@ static void donate_idle(pool *p)
 	for (backend *be = p->idle; be; be = be->next) {
 		if (pgw_rbuf_len(&be->conn.in) || conn_pending(&be->conn) || be->paused)
 			continue;
-		list_remove(&p->idle, be);
-		be->in_idle = false;
-		p->idle_count--;
+		idle_remove(p, be);
 		donate(p, be, to);
 		return;
 	}
@@ -194,6 +192,21 @@ static void list_remove(backend **head, backend *be)
 	if (be->next)
 		be->next->prev = be->prev;
 	be->next = be->prev = NULL;
+}
+
+/* The idle list, with its count and each member's flag kept in step. */
+static void idle_add(pool *p, backend *be)
+{
+	list_push(&p->idle, be);
+	be->in_idle = true;
+	p->idle_count++;
+}
+
+static void idle_remove(pool *p, backend *be)
+{
+	list_remove(&p->idle, be);
+	be->in_idle = false;
+	p->idle_count--;
 }
 
 static void waiter_unlink(pool *p, pool_waiter *wt)
@@ -261,9 +274,7 @@ backend *pool_acquire(pool *p, pool_waiter *wt, pool_grant_fn granted)
 	wt->queued = false;
 	if (p->idle) {
 		backend *be = p->idle;
-		list_remove(&p->idle, be);
-		be->in_idle = false;
-		p->idle_count--;
+		idle_remove(p, be);
 		list_push(&p->busy, be);
 		be->last_used = ev_now(p->w->loop);
 		return be;
@@ -316,9 +327,7 @@ static void make_available(pool *p, backend *be)
 		grant(p, p->wait_head, be);
 		return;
 	}
-	list_push(&p->idle, be);
-	be->in_idle = true;
-	p->idle_count++;
+	idle_add(p, be);
 	/* Other workers' clients may be waiting for it; hand it over from the
 	 * loop, once nothing up the stack is reading this connection. */
 	if (worker_in_need(p) >= 0 && !ev_is_active(&p->donate_soon))
@@ -371,9 +380,7 @@ void pool_drop(backend *be)
 {
 	pool *p = be->pool;
 	if (be->in_idle) {
-		list_remove(&p->idle, be);
-		be->in_idle = false;
-		p->idle_count--;
+		idle_remove(p, be);
 	} else {
 		list_remove(&p->busy, be);
 	}
