@@ -38,6 +38,8 @@ static const char usage_text[] =
 	"  --pool-timeout SECONDS   how long a client waits for a server connection (default 30)\n"
 	"  --idle-timeout SECONDS   close server connections idle this long (default 300, 0: never)\n"
 	"  --lifetime SECONDS       retire server connections this old (default 3600, 0: never)\n"
+	"  --max-prepared N         prepared statements kept on each server connection\n"
+	"                           (default 250; clients may prepare any number)\n"
 	"  --max-clients N          refuse clients beyond this many (default 10000)\n"
 	"  --login-timeout SECONDS  drop clients not logged in by then (default 60, 0: never)\n"
 	"  --max-message BYTES      largest client message accepted (default 67108864)\n"
@@ -194,6 +196,7 @@ enum {
 	OPT_POOL_TIMEOUT,
 	OPT_IDLE_TIMEOUT,
 	OPT_LIFETIME,
+	OPT_MAX_PREPARED,
 	OPT_MAX_CLIENTS,
 	OPT_LOGIN_TIMEOUT,
 	OPT_MAX_MESSAGE,
@@ -220,6 +223,7 @@ static const struct option options[] = {
 	{"pool-timeout", required_argument, NULL, OPT_POOL_TIMEOUT},
 	{"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
 	{"lifetime", required_argument, NULL, OPT_LIFETIME},
+	{"max-prepared", required_argument, NULL, OPT_MAX_PREPARED},
 	{"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
 	{"login-timeout", required_argument, NULL, OPT_LOGIN_TIMEOUT},
 	{"max-message", required_argument, NULL, OPT_MAX_MESSAGE},
@@ -276,6 +280,9 @@ static void set_option(gateway_config *cfg, int opt, const char *name, const cha
 		break;
 	case OPT_LIFETIME:
 		cfg->pool.lifetime = parse_seconds(name, v);
+		break;
+	case OPT_MAX_PREPARED:
+		cfg->pool.max_prepared = (int)parse_long(name, v, 1, 1000000);
 		break;
 	case OPT_MAX_CLIENTS:
 		cfg->max_clients = (int)parse_long(name, v, 1, 10000000);
@@ -378,6 +385,7 @@ int main(int argc, char **argv)
 	cfg->pool.host = strdup("127.0.0.1");
 	cfg->pool.port = 5432;
 	cfg->pool.pool_size = 20;
+	cfg->pool.max_prepared = 250;
 	cfg->pool.wait_timeout = 30;
 	cfg->pool.idle_timeout = 300;
 	cfg->pool.lifetime = 3600;

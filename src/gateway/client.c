@@ -11,11 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "gateway/extended.h"
 #include "router/router.h"
 #include "sql/stmt.h"
 
@@ -115,8 +117,14 @@ static request *req_push(client *cl, request_kind kind)
 	request *r = &cl->req[tail];
 	memset(r, 0, sizeof *r);
 	r->kind = (uint8_t)kind;
+	r->seq = ++cl->req_seq;
 	cl->req_count++;
 	return r;
+}
+
+request *client_push_request(client *cl, request_kind kind)
+{
+	return req_push(cl, kind);
 }
 
 static void req_free(request *r)
@@ -137,10 +145,26 @@ static void req_pop(client *cl)
 	cl->req_count--;
 }
 
-/* Statements that change what the session is, beyond the transaction. */
-static bool has_effect(const stmt_info *s)
+/* A request the server skipped: it will never be answered. */
+void client_forget_request(client *cl, uint32_t seq)
 {
-	switch (s->kind) {
+	for (int i = 0; i < cl->req_count; i++) {
+		request *r = &cl->req[(cl->req_head + i) % BACKEND_MAX_PENDING];
+		if (r->seq != seq)
+			continue;
+		req_free(r);
+		for (int j = i; j + 1 < cl->req_count; j++)
+			cl->req[(cl->req_head + j) % BACKEND_MAX_PENDING] =
+				cl->req[(cl->req_head + j + 1) % BACKEND_MAX_PENDING];
+		cl->req_count--;
+		return;
+	}
+}
+
+/* Statements that change what the session is, beyond the transaction. */
+bool client_has_effect(int kind, uint32_t flags)
+{
+	switch (kind) {
 	case STMT_SET:
 	case STMT_RESET:
 	case STMT_RESET_ALL:
@@ -150,11 +174,13 @@ static bool has_effect(const stmt_info *s)
 	case STMT_LOAD:
 		return true;
 	case STMT_DECLARE_CURSOR:
-		return (s->flags & STMT_F_WITH_HOLD) != 0;
+		return (flags & STMT_F_WITH_HOLD) != 0;
 	case STMT_SET_TRANSACTION:
-		return (s->flags & STMT_F_SESSION_DEFAULTS) != 0;
+		return (flags & STMT_F_SESSION_DEFAULTS) != 0;
+	case STMT_DEALLOCATE:
+		return (flags & STMT_F_ALL) != 0;
 	default:
-		return (s->flags & (STMT_F_TEMP_OBJECT | STMT_F_ADVISORY_LOCK | STMT_F_SET_CONFIG)) != 0;
+		return (flags & (STMT_F_TEMP_OBJECT | STMT_F_ADVISORY_LOCK | STMT_F_SET_CONFIG)) != 0;
 	}
 }
 
@@ -176,7 +202,10 @@ static void track_query(client *cl, request *r, const pgw_str *q)
 		const stmt_info *s = &stmts[i];
 		if (s->kind == STMT_EMPTY)
 			continue; /* the server skips empty statements without a word */
-		if (has_effect(s)) {
+		if (s->kind == STMT_DISCARD_ALL ||
+		    (s->kind == STMT_DEALLOCATE && (s->flags & STMT_F_ALL)))
+			ext_server_statements_dropped(cl);
+		if (client_has_effect(s->kind, s->flags)) {
 			stmt_effect *effects = realloc(r->effects, (r->neffects + 1u) * sizeof *effects);
 			if (!effects) {
 				/* Without memory to track it, keep the connection. */
@@ -220,11 +249,7 @@ static const stmt_effect *effect_at(const request *r, uint16_t index)
 /* A statement of the head request completed with this command tag. */
 static void statement_done(client *cl, const pgw_str *tag)
 {
-	request *r = req_head(cl);
-	if (!r)
-		return;
 	const char *t = (const char *)tag->ptr;
-	uint16_t index = r->done++;
 	if (strcmp(t, "BEGIN") == 0) {
 		cl->in_block = true;
 		return;
@@ -235,12 +260,18 @@ static void statement_done(client *cl, const pgw_str *tag)
 		cl->in_block = false;
 		return;
 	}
-	const stmt_effect *e = r->kind == REQ_QUERY ? effect_at(r, index) : NULL;
-	if (!e)
+	request *r = req_head(cl);
+	if (!r || r->kind != REQ_QUERY)
 		return;
+	const stmt_effect *e = effect_at(r, r->done++);
 	/* A multi-statement Query is one implicit transaction: its changes
 	 * count only if all of it succeeds. */
-	bool held = cl->in_block || r->nstmts > 1;
+	if (e)
+		client_apply_effect(cl, e, t, cl->in_block || r->nstmts > 1);
+}
+
+void client_apply_effect(client *cl, const stmt_effect *e, const char *t, bool held)
+{
 	switch (e->kind) {
 	case STMT_SET:
 		if (e->name && e->text) {
@@ -262,8 +293,14 @@ static void statement_done(client *cl, const pgw_str *tag)
 		session_change(&cl->sess, SESSION_OP_RESET_ALL, NULL, NULL, 0, held);
 		if (cl->sess.startup.n)
 			cl->force_resync = true;
-		if (e->kind == STMT_DISCARD_ALL && cl->gw->gw->cfg.mode == POOL_MODE_TRANSACTION)
-			cl->pinned = false; /* nothing is left on the connection */
+		if (e->kind == STMT_DISCARD_ALL) {
+			prep_clear_named(&cl->prep);
+			if (cl->gw->gw->cfg.mode == POOL_MODE_TRANSACTION)
+				cl->pinned = false; /* nothing is left on the connection */
+		}
+		break;
+	case STMT_DEALLOCATE:
+		prep_clear_named(&cl->prep); /* DEALLOCATE ALL */
 		break;
 	default:
 		/* LISTEN, PREPARE, temp objects, session advisory locks,
@@ -295,6 +332,11 @@ static void unblock(client *cl)
 	process(cl);
 }
 
+void client_unblock(client *cl)
+{
+	unblock(cl);
+}
+
 static void finish_login(client *cl);
 static void start_login(client *cl);
 static void send_settings(client *cl, request_kind kind);
@@ -307,9 +349,10 @@ static void request_done(client *cl, char status)
 		/* An implicit transaction that ended: keep its changes only if
 		 * it succeeded. */
 		if (status == 'I' && cl->sess.block.n)
-			session_block_end(&cl->sess, !r->error);
+			session_block_end(&cl->sess, !r->error && !cl->batch_failed);
 		req_pop(cl);
 	}
+	ext_ready(cl, status);
 	cl->txn_status = status;
 	cl->in_block = status != 'I';
 	session_refresh(&cl->sess);
@@ -326,7 +369,8 @@ static void request_done(client *cl, char status)
  */
 static bool resync_after_reset(client *cl)
 {
-	if (!cl->force_resync || cl->txn_status != 'I' || !cl->be || cl->req_count > 0)
+	if (!cl->force_resync || cl->txn_status != 'I' || !cl->be || cl->req_count > 0 ||
+	    cl->pq_count > (cl->pq_finish ? 1u : 0u) || cl->batch_open)
 		return false;
 	cl->force_resync = false;
 	send_settings(cl, REQ_RESYNC);
@@ -338,7 +382,7 @@ static bool resync_after_reset(client *cl)
 static void after_ready(client *cl)
 {
 	if (cl->req_count == 0 && cl->txn_status == 'I' && !cl->pinned && !cl->copy_in &&
-	    cl->gw->gw->cfg.mode == POOL_MODE_TRANSACTION)
+	    !cl->batch_open && cl->pq_count == 0 && cl->gw->gw->cfg.mode == POOL_MODE_TRANSACTION)
 		release_backend(cl, false);
 	unblock(cl);
 }
@@ -388,6 +432,9 @@ static void on_backend_message(void *owner, backend *be, pgw_msg *m)
 		}
 		return;
 	}
+	ext_action act = ext_server_message(cl, m);
+	if (act == EXT_SWALLOW)
+		return;
 	switch (m->type) {
 	case 'C':
 		if (pgw_decode_msg_body(m, &err) == PGW_OK)
@@ -421,14 +468,18 @@ static void on_backend_message(void *owner, backend *be, pgw_msg *m)
 		if (pgw_decode_msg_body(m, &err) != PGW_OK)
 			break;
 		request_done(cl, (char)m->body.ready_for_query.status);
-		if (resync_after_reset(cl))
+		if (resync_after_reset(cl)) {
+			ext_after_message(cl);
 			return; /* its ReadyForQuery stands in for this one */
+		}
 		break;
 	default:
 		break;
 	}
-	conn_write(&cl->conn, m->raw, m->raw_len);
-	if (conn_backed_up(&cl->conn))
+	if (act == EXT_RELAY)
+		conn_write(&cl->conn, m->raw, m->raw_len);
+	ext_after_message(cl);
+	if (cl->be && conn_backed_up(&cl->conn))
 		backend_pause(cl->be);
 	if (m->type == 'Z')
 		after_ready(cl);
@@ -544,14 +595,19 @@ static void on_granted(pool_waiter *wt, backend *be, const pgw_error *err,
 		}
 		send_error(cl, "ERROR", err->sqlstate, err->message);
 		/* The request never reached a server: answer for it, and drop
-		 * the message that asked for it. */
+		 * the message that asked for it. In an extended-protocol batch
+		 * the rest of it goes too, up to the Sync answered here. */
 		pgw_msg m;
 		size_t used;
 		pgw_error e2;
 		if (pgw_frame(&cl->dec, pgw_rbuf_data(&cl->conn.in), pgw_rbuf_len(&cl->conn.in), &m,
-			      &used, &e2) == PGW_OK)
+			      &used, &e2) == PGW_OK) {
 			pgw_rbuf_consume(&cl->conn.in, used);
-		send_ready(cl, cl->txn_status);
+			if (m.type == 'Q' || m.type == 'F' || m.type == 'S')
+				send_ready(cl, cl->txn_status);
+			else
+				cl->ext_skip = cl->skip_local = true;
+		}
 		unblock(cl);
 		return;
 	}
@@ -575,7 +631,7 @@ static void start_login(client *cl)
 }
 
 /* Returns false when the caller must wait (the client is then blocked). */
-static bool ensure_backend(client *cl)
+bool client_ensure_backend(client *cl)
 {
 	if (cl->be)
 		return true;
@@ -757,7 +813,7 @@ void client_auth_ok(client *cl)
 	conn_write(&cl->conn, auth_ok, sizeof auth_ok);
 	cl->state = CL_LOGIN;
 	cl->dec.phase = PGW_PH_READY;
-	if (ensure_backend(cl))
+	if (client_ensure_backend(cl))
 		start_login(cl);
 }
 
@@ -810,7 +866,7 @@ void client_cancel(gw_worker *gw, uint32_t conn_id, const uint8_t *key, size_t k
 
 /* ---- client messages */
 
-typedef enum step { STEP_DONE, STEP_WAIT, STEP_CLOSED } step;
+typedef client_step step;
 
 /* SSLRequest: 'S' and a TLS handshake when TLS is configured, else 'N'. */
 static step on_ssl_request(client *cl, size_t used)
@@ -880,54 +936,91 @@ static step on_startup_packet(client *cl, const pgw_msg *m, size_t used)
 	}
 }
 
-/* Forward one message to the server, borrowing a connection if needed. */
-static step forward(client *cl, const pgw_msg *m, request_kind kind, int requests)
+/* Forward a Query or FunctionCall, borrowing a connection if needed. */
+static step forward(client *cl, const pgw_msg *m, request_kind kind)
 {
-	if (!ensure_backend(cl) || cl->sync_wait)
+	if (cl->ext_skip)
+		return STEP_DONE; /* skipped to the Sync, as the server would */
+	if (!client_ensure_backend(cl) || cl->sync_wait)
 		return STEP_WAIT;
 	backend *be = cl->be;
-	if ((requests && (!backend_can_send(be) || cl->req_count >= BACKEND_MAX_PENDING - 2)) ||
+	if (!backend_can_send(be) || cl->req_count >= BACKEND_MAX_PENDING - 2 ||
 	    conn_backed_up(&be->conn))
 		return STEP_WAIT;
-	if (requests) {
-		request *r = req_push(cl, kind);
-		if (kind == REQ_QUERY) {
-			pgw_msg q = *m;
-			pgw_error err;
-			if (pgw_decode_msg_body(&q, &err) == PGW_OK)
-				track_query(cl, r, &q.body.query.query);
-		}
+	request *r = req_push(cl, kind);
+	if (kind == REQ_QUERY) {
+		pgw_msg q = *m;
+		pgw_error err;
+		if (pgw_decode_msg_body(&q, &err) == PGW_OK)
+			track_query(cl, r, &q.body.query.query);
+		be->unnamed_uid = 0; /* a simple Query drops the unnamed statement */
 	}
-	backend_send(be, m->raw, m->raw_len, requests);
+	backend_send(be, m->raw, m->raw_len, 1);
+	ext_expect_request(cl, kind == REQ_FUNCTION, r->seq);
 	return STEP_DONE;
+}
+
+/* DEALLOCATE of a statement the session made with Parse: answered here,
+ * since the server connection holds it under another name, if at all. */
+static bool local_deallocate(client *cl, const pgw_msg *m)
+{
+	pgw_msg q = *m;
+	pgw_error err;
+	if (cl->prep.count == 0 || pgw_decode_msg_body(&q, &err) != PGW_OK)
+		return false;
+	const char *sql = (const char *)q.body.query.query.ptr;
+	size_t len = q.body.query.query.len, i = 0;
+	while (i < len && (sql[i] == ' ' || sql[i] == '\t' || sql[i] == '\n' || sql[i] == '\r'))
+		i++;
+	if (len - i < 10 || strncasecmp(sql + i, "deallocate", 10) != 0)
+		return false;
+	stmt_info info[2];
+	if (stmt_classify(sql, len, info, 2) != 1 || info[0].kind != STMT_DEALLOCATE ||
+	    (info[0].flags & STMT_F_ALL) || !info[0].name_len)
+		return false;
+	/* The identifier as the server reads it. */
+	char name[1024];
+	size_t n = 0;
+	const char *id = info[0].name;
+	size_t idlen = info[0].name_len;
+	if (id[0] == '"') {
+		for (size_t k = 1; k + 1 < idlen && n + 1 < sizeof name; k++) {
+			name[n++] = id[k];
+			if (id[k] == '"')
+				k++;
+		}
+	} else {
+		for (size_t k = 0; k < idlen && n + 1 < sizeof name; k++)
+			name[n++] = (char)(id[k] >= 'A' && id[k] <= 'Z' ? id[k] + 32 : id[k]);
+	}
+	if (!prep_find(&cl->prep, name, n))
+		return false;
+	/* Only with nothing in flight, so the answer is in its place and the
+	 * transaction's state known (in a failed one the server refuses). */
+	if (cl->req_count || cl->pq_count || cl->batch_open || cl->ext_skip || cl->txn_status == 'E')
+		return false;
+	prep_unref(prep_remove(&cl->prep, name, n));
+	static const uint8_t done[16] = {'C', 0, 0, 0, 15, 'D', 'E', 'A', 'L', 'L', 'O', 'C', 'A', 'T', 'E', 0};
+	conn_write(&cl->conn, done, sizeof done);
+	send_ready(cl, cl->txn_status);
+	return true;
 }
 
 static step on_ready_message(client *cl, const pgw_msg *m)
 {
 	switch (m->type) {
 	case 'Q':
-		return forward(cl, m, REQ_QUERY, 1);
-	case 'S':
-		/* Inside COPY FROM STDIN the server ignores Sync. */
-		return forward(cl, m, REQ_SYNC, cl->copy_in ? 0 : 1);
+		return local_deallocate(cl, m) ? STEP_DONE : forward(cl, m, REQ_QUERY);
 	case 'F':
-		return forward(cl, m, REQ_FUNCTION, 1);
-	case 'P': {
-		/* A named prepared statement lives on this server connection
-		 * only: keep it for the session, like SQL PREPARE, until the
-		 * gateway owns statements itself. */
-		pgw_msg parse = *m;
-		pgw_error err;
-		if (pgw_decode_msg_body(&parse, &err) == PGW_OK && parse.body.parse.name.len > 0)
-			cl->pinned = true;
-		return forward(cl, m, REQ_SYNC, 0);
-	}
+		return forward(cl, m, REQ_FUNCTION);
+	case 'P':
 	case 'B':
 	case 'D':
 	case 'E':
 	case 'C':
+	case 'S':
 	case 'H':
-		return forward(cl, m, REQ_SYNC, 0);
+		return ext_client_message(cl, m);
 	case 'd':
 	case 'c':
 	case 'f':
@@ -1131,7 +1224,9 @@ static void client_close(client *cl)
 		cl->pooler->ops->cancel_wait(cl->pooler, &cl->waiter);
 	/* Whatever it left behind on the server is cleaned up before the
 	 * connection serves anyone else. */
+	ext_abandon(cl);
 	release_backend(cl, cl->pinned || cl->gw->gw->cfg.mode == POOL_MODE_SESSION);
+	ext_free(cl);
 	while (cl->req_count)
 		req_pop(cl);
 	gw_worker *gw = cl->gw;

@@ -11,6 +11,7 @@
 
 #include "gateway/clientauth.h"
 #include "gateway/gateway.h"
+#include "gateway/prepared.h"
 #include "gateway/session.h"
 #include "net/conn.h"
 #include "pooler/backend.h"
@@ -22,16 +23,6 @@ typedef enum client_state {
 	CL_READY,
 	CL_CLOSED,
 } client_state;
-
-/* A statement whose completion changes the session. */
-typedef struct stmt_effect {
-	uint16_t index; /* its place among the request's statements */
-	uint16_t kind;	/* stmt_kind */
-	uint32_t flags;
-	char *name; /* SET/RESET: canonical parameter name */
-	char *text; /* SET: the statement, for replay */
-	size_t len;
-} stmt_effect;
 
 /* REQ_RESYNC: the gateway's own Query restoring the session's settings
  * after a RESET; its ParameterStatus and ReadyForQuery reach the client. */
@@ -46,6 +37,7 @@ typedef enum request_kind {
 
 /* A request sent to the server and not yet answered by ReadyForQuery. */
 typedef struct request {
+	uint32_t seq; /* numbered in the order sent */
 	uint8_t kind;
 	bool error;
 	uint16_t nstmts;
@@ -53,6 +45,42 @@ typedef struct request {
 	uint16_t neffects;
 	stmt_effect *effects;
 } request;
+
+/* What one answer from the server (or the gateway) is for: see extended.h. */
+typedef enum pend_kind {
+	PEND_PARSE,
+	PEND_BIND,
+	PEND_DESCRIBE,
+	PEND_EXECUTE,
+	PEND_CLOSE,
+	PEND_SYNC,
+	PEND_QUERY,
+	PEND_FUNCTION,
+	PEND_OWN_PARSE, /* the gateway's: preparing a statement of the session */
+	PEND_OWN_CLOSE, /* the gateway's: evicting a statement, or the unnamed one */
+	PEND_LOCAL,	/* answered by the gateway: ParseComplete or CloseComplete */
+} pend_kind;
+
+/* What to take back when the server never runs the message (an error). */
+typedef enum pend_undo {
+	UNDO_NONE,
+	UNDO_ADDED,   /* a Parse added stmt to the session */
+	UNDO_UNNAMED, /* a Parse made stmt the unnamed statement */
+	UNDO_CLOSED,  /* a Close took stmt out of the session */
+} pend_undo;
+
+typedef struct pend {
+	uint8_t kind;
+	uint8_t undo;
+	uint8_t local_type; /* PEND_LOCAL: the message type answered */
+	bool duplicate;	    /* its error stands for 42P05: stmt's name is taken */
+	uint32_t stmt_id;   /* the server statement named in the message, or 0 */
+	uint32_t seq;	    /* PEND_SYNC/QUERY/FUNCTION: the request */
+	prep_stmt *stmt;    /* the session's statement it concerns (a reference):
+			     * errors naming the server's statement get its name */
+} pend;
+
+typedef enum client_step { STEP_DONE, STEP_WAIT, STEP_CLOSED } client_step;
 
 struct client {
 	net_conn conn; /* first */
@@ -87,6 +115,27 @@ struct client {
 	char txn_status;
 	request req[BACKEND_MAX_PENDING];
 	int req_head, req_count;
+	uint32_t req_seq;
+
+	/* The extended protocol (extended.c). */
+	prep_table prep;
+	pend *pq; /* a ring of what the server's next answers are for */
+	uint32_t pq_head, pq_count, pq_cap;
+	bool batch_open;   /* messages sent since the last Sync */
+	bool ext_skip;	   /* after an error: the client's messages up to Sync are dropped */
+	bool skip_local;   /* ... an error of the gateway's: it answers the Sync */
+	bool batch_failed; /* an error in the implicit transaction open */
+	bool pq_finish;	   /* the message being relayed ends the head's answer */
+	bool pq_blocked;   /* reading paused until the server answers more */
 };
+
+/* For extended.c. */
+bool client_ensure_backend(client *cl);
+void client_unblock(client *cl);
+request *client_push_request(client *cl, request_kind kind);
+void client_forget_request(client *cl, uint32_t seq);
+/* A statement with an effect completed with this command tag. */
+void client_apply_effect(client *cl, const stmt_effect *e, const char *tag, bool held);
+bool client_has_effect(int kind, uint32_t flags);
 
 #endif

@@ -29,6 +29,16 @@ typedef enum session_op_kind {
 	SESSION_OP_RESET_ALL, /* RESET ALL, DISCARD ALL */
 } session_op_kind;
 
+/* A statement whose completion changes the session. */
+typedef struct stmt_effect {
+	uint16_t index; /* its place among the request's statements */
+	uint16_t kind;	/* stmt_kind */
+	uint32_t flags;
+	char *name; /* SET/RESET: canonical parameter name */
+	char *text; /* SET: the statement, for replay */
+	size_t len;
+} stmt_effect;
+
 typedef struct session {
 	session_list startup; /* from the startup packet; RESET goes back to these */
 	session_list sets;    /* committed SETs, by name */

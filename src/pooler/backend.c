@@ -131,6 +131,7 @@ void backend_destroy(backend *be)
 		free(be->params[i].name);
 		free(be->params[i].value);
 	}
+	stmtcache_free(&be->stmts);
 	free(be->scram);
 	free(be->login_error);
 	free(be);
@@ -488,6 +489,22 @@ void backend_send_query(backend *be, const char *sql, size_t len, bool silent)
 	pgw_encode_query(conn_wbuf(&be->conn), &q);
 	conn_wrote(&be->conn);
 	push_pending(be, silent);
+	be->unnamed_uid = 0; /* a simple Query drops the unnamed statement */
+}
+
+void backend_send_own_sync(backend *be)
+{
+	static const uint8_t sync[5] = {'S', 0, 0, 0, 4};
+	conn_write(&be->conn, sync, sizeof sync);
+	push_pending(be, true);
+}
+
+void backend_forget_request(backend *be)
+{
+	/* Requests behind the head are all the holder's (the pooler's own go
+	 * ahead of them), so which one goes makes no difference. */
+	if (be->pending_count > 0)
+		be->pending_count--;
 }
 
 void backend_pause(backend *be)

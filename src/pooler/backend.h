@@ -17,6 +17,7 @@
 
 #include "net/conn.h"
 #include "pgw/codec.h"
+#include "pooler/stmtcache.h"
 
 typedef struct pool pool;
 typedef struct backend backend;
@@ -73,6 +74,11 @@ struct backend {
 	bool pending[BACKEND_MAX_PENDING];
 	int pending_head, pending_count;
 
+	/* Prepared statements held for the sessions, and whose statement the
+	 * unnamed one is (prep_stmt uid; 0: nobody's we know). */
+	stmtcache stmts;
+	uint64_t unnamed_uid;
+
 	/* The session settings applied on this connection (see session.h). */
 	uint64_t settings_hash;
 	bool settings_role; /* SET ROLE/SESSION AUTHORIZATION among them */
@@ -114,6 +120,11 @@ static inline bool backend_can_send(const backend *be)
 {
 	return be->pending_count < BACKEND_MAX_PENDING - 2;
 }
+/* A Sync of the pooler's own (its ReadyForQuery never reaches the holder). */
+void backend_send_own_sync(backend *be);
+/* A request sent will never be answered: the server ignored it (a Sync
+ * inside COPY FROM STDIN, a Query skipped after an error). */
+void backend_forget_request(backend *be);
 void backend_pause(backend *be);
 void backend_resume(backend *be);
 /* Ask the server to cancel what this connection runs (a new connection

@@ -436,6 +436,7 @@ void pool_on_orphan_progress(backend *be)
 		}
 		if (be->discard_needed) {
 			backend_send_query(be, "DISCARD ALL", 11, true);
+			stmtcache_clear(&be->stmts);
 			be->settings_hash = 0;
 			be->settings_role = false;
 			sent = true;

@@ -34,6 +34,7 @@ typedef struct pool_config {
 	double idle_timeout;  /* seconds an idle connection is kept (0: forever) */
 	double lifetime;      /* seconds before a connection is retired (0: forever) */
 	double connect_timeout;
+	int max_prepared;     /* prepared statements kept on one server connection */
 } pool_config;
 
 /*

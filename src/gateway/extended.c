@@ -1,0 +1,801 @@
+/*
+ * The extended query protocol: the session's prepared statements mapped
+ * onto the server connection's, and the queue that keeps the server's
+ * answers, the gateway's own and the client's messages in step.
+ */
+#include "gateway/extended.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "sql/stmt.h"
+
+/* Answers outstanding before reading the client pauses: the server
+ * flushes its output as it goes, so the queue drains. */
+#define PQ_HIGH 8192
+#define PQ_LOW 1024
+
+/* A statement name no server connection holds: messages sent with it
+ * make the server itself raise "does not exist", with every field as
+ * PostgreSQL words it; the client's name is put back in the text. */
+#define POISON_NAME STMTCACHE_PREFIX "0"
+
+#define NAMEDATALEN_MAX 1024
+
+/* ---- the queue */
+
+static pend *pq_at(client *cl, uint32_t i)
+{
+	return &cl->pq[(cl->pq_head + i) & (cl->pq_cap - 1)];
+}
+
+static pend *pq_head(client *cl)
+{
+	return cl->pq_count ? pq_at(cl, 0) : NULL;
+}
+
+static pend *pq_push(client *cl, pend_kind kind)
+{
+	if (cl->pq_count == cl->pq_cap) {
+		uint32_t cap = cl->pq_cap ? cl->pq_cap * 2 : 16;
+		pend *q = malloc(cap * sizeof *q);
+		if (!q)
+			return NULL;
+		for (uint32_t i = 0; i < cl->pq_count; i++)
+			q[i] = *pq_at(cl, i);
+		free(cl->pq);
+		cl->pq = q;
+		cl->pq_cap = cap;
+		cl->pq_head = 0;
+	}
+	pend *p = pq_at(cl, cl->pq_count++);
+	memset(p, 0, sizeof *p);
+	p->kind = (uint8_t)kind;
+	return p;
+}
+
+static void pend_release(pend *p)
+{
+	prep_unref(p->stmt);
+	p->stmt = NULL;
+}
+
+static void pq_pop(client *cl)
+{
+	pend_release(pq_head(cl));
+	cl->pq_head = (cl->pq_head + 1) & (cl->pq_cap - 1);
+	cl->pq_count--;
+}
+
+/* Take out entry i (not the head), keeping the order of the others. */
+static void pq_remove_at(client *cl, uint32_t i)
+{
+	pend_release(pq_at(cl, i));
+	for (; i + 1 < cl->pq_count; i++)
+		*pq_at(cl, i) = *pq_at(cl, i + 1);
+	cl->pq_count--;
+}
+
+/* The gateway's own answers at the head go out as soon as everything
+ * before them has been answered. */
+static void emit_locals(client *cl)
+{
+	pend *p;
+	while ((p = pq_head(cl)) && p->kind == PEND_LOCAL) {
+		uint8_t m[5] = {p->local_type, 0, 0, 0, 4};
+		conn_write(&cl->conn, m, sizeof m);
+		pq_pop(cl);
+	}
+}
+
+/* ---- what the server did not do */
+
+static void forget_server_statement(client *cl, uint32_t id)
+{
+	if (!cl->be || !id)
+		return;
+	stmtcache_entry *e = stmtcache_find_id(&cl->be->stmts, id);
+	if (e)
+		stmtcache_remove(&cl->be->stmts, e);
+}
+
+/* The server never ran p's message, or it failed: the session is as if
+ * the client had not sent it. */
+static void undo(client *cl, pend *p)
+{
+	prep_stmt *s = p->stmt;
+	switch (p->undo) {
+	case UNDO_ADDED:
+		if (prep_find(&cl->prep, s->name, s->name_len) == s)
+			prep_unref(prep_remove(&cl->prep, s->name, s->name_len));
+		break;
+	case UNDO_UNNAMED:
+		if (cl->prep.unnamed == s)
+			prep_set_unnamed(&cl->prep, NULL);
+		break;
+	case UNDO_CLOSED:
+		if (!prep_find(&cl->prep, s->name, s->name_len) && prep_insert(&cl->prep, s) != 0)
+			log_warning("client %u: out of memory restoring a statement", cl->conn_id);
+		break;
+	default:
+		break;
+	}
+	p->undo = UNDO_NONE;
+	if (p->kind == PEND_PARSE || p->kind == PEND_OWN_PARSE)
+		forget_server_statement(cl, p->stmt_id);
+	if (p->kind == PEND_QUERY || p->kind == PEND_FUNCTION || p->kind == PEND_SYNC) {
+		client_forget_request(cl, p->seq);
+		if (cl->be)
+			backend_forget_request(cl->be);
+	}
+}
+
+/* An error ended the head's answer: the server skips what follows up to
+ * the next Sync, and so does the gateway. */
+static void skip_to_sync(client *cl)
+{
+	pend *p;
+	while ((p = pq_head(cl)) && p->kind != PEND_SYNC) {
+		undo(cl, p);
+		pq_pop(cl);
+	}
+	if (!p)
+		cl->ext_skip = true; /* the Sync is still to come */
+	cl->batch_failed = true;
+}
+
+/* ---- errors in the client's terms */
+
+/* The server's ErrorResponse with its statement name replaced by the
+ * client's, wherever it appears in quotes. */
+static void write_error(client *cl, pgw_msg *m, const pend *p)
+{
+	const prep_stmt *s = p->stmt;
+	pgw_error err;
+	if (p->duplicate) {
+		char msg[NAMEDATALEN_MAX + 64];
+		snprintf(msg, sizeof msg, "prepared statement \"%s\" already exists", s->name);
+		pgw_wbuf *w = conn_wbuf(&cl->conn);
+		size_t at = pgw_w_begin(w, 'E');
+		static const char *const fields[] = {"SERROR", "VERROR", "C42P05", NULL, "Fprepare.c",
+						     "RStorePreparedStatement"};
+		for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+			if (fields[i]) {
+				pgw_w_cstr(w, fields[i], strlen(fields[i]));
+			} else {
+				pgw_w_u8(w, 'M');
+				pgw_w_cstr(w, msg, strlen(msg));
+			}
+		}
+		pgw_w_u8(w, 0);
+		pgw_w_end(w, at);
+		conn_wrote(&cl->conn);
+		return;
+	}
+	if (!s || (p->kind != PEND_BIND && p->kind != PEND_DESCRIBE && p->kind != PEND_OWN_PARSE) ||
+	    pgw_decode_msg_body(m, &err) != PGW_OK) {
+		conn_write(&cl->conn, m->raw, m->raw_len);
+		return;
+	}
+	char from[STMTCACHE_NAME_MAX + 2];
+	from[0] = '"';
+	size_t flen = p->stmt_id ? stmtcache_name(p->stmt_id, from + 1) : sizeof POISON_NAME - 1;
+	if (!p->stmt_id)
+		memcpy(from + 1, POISON_NAME, flen);
+	from[flen + 1] = '"';
+	flen += 2;
+	pgw_wbuf *w = conn_wbuf(&cl->conn);
+	size_t at = pgw_w_begin(w, 'E');
+	pgw_iter it = pgw_array_iter(&m->body.error_response.fields);
+	uint8_t code;
+	pgw_str text;
+	while (pgw_next_field(&it, &code, &text)) {
+		pgw_w_u8(w, code);
+		const char *t = (const char *)text.ptr, *end = t + text.len;
+		const char *hit;
+		while ((hit = memmem(t, (size_t)(end - t), from, flen)) != NULL) {
+			pgw_w_bytes(w, t, (size_t)(hit - t));
+			pgw_w_u8(w, '"');
+			pgw_w_bytes(w, s->name, s->name_len);
+			pgw_w_u8(w, '"');
+			t = hit + flen;
+		}
+		pgw_w_cstr(w, t, (size_t)(end - t));
+	}
+	pgw_w_u8(w, 0);
+	pgw_w_end(w, at);
+	conn_wrote(&cl->conn);
+}
+
+/* ---- the server's answers */
+
+static bool ends_answer(const pend *p, uint8_t type)
+{
+	switch (p->kind) {
+	case PEND_PARSE:
+	case PEND_OWN_PARSE:
+		return type == '1';
+	case PEND_BIND:
+		return type == '2';
+	case PEND_DESCRIBE:
+		return type == 'T' || type == 'n';
+	case PEND_EXECUTE:
+		return type == 'C' || type == 'I' || type == 's';
+	case PEND_CLOSE:
+	case PEND_OWN_CLOSE:
+		return type == '3';
+	default: /* Sync, Query, FunctionCall */
+		return type == 'Z';
+	}
+}
+
+/* COPY FROM STDIN began: the server ignores the Syncs the client sent
+ * behind the Execute (libpq sends one), so none of them is answered. */
+static void copy_in_started(client *cl)
+{
+	while (cl->pq_count > 1 && pq_at(cl, 1)->kind == PEND_SYNC) {
+		undo(cl, pq_at(cl, 1));
+		pq_remove_at(cl, 1);
+		cl->batch_open = true; /* the server still waits for a Sync */
+	}
+}
+
+ext_action ext_server_message(client *cl, pgw_msg *m)
+{
+	uint8_t t = m->type;
+	cl->pq_finish = false;
+	if (t == 'N' || t == 'S' || t == 'A')
+		return EXT_RELAY; /* not an answer to any one message */
+	pend *p = pq_head(cl);
+	if (!p)
+		return EXT_RELAY;
+	bool own = p->kind == PEND_OWN_PARSE || p->kind == PEND_OWN_CLOSE;
+	if (t == 'E' && p->kind != PEND_SYNC && p->kind != PEND_QUERY && p->kind != PEND_FUNCTION) {
+		/* The failing message's effects are taken back; an own Parse
+		 * failing is the failure of the client's message it served. */
+		write_error(cl, m, p);
+		undo(cl, p);
+		pq_pop(cl);
+		skip_to_sync(cl);
+		cl->pq_finish = false;
+		return EXT_WRITTEN;
+	}
+	if (p->kind == PEND_EXECUTE) {
+		if (t == 'C' && p->stmt && p->stmt->effect) {
+			pgw_msg c = *m;
+			pgw_error err;
+			if (pgw_decode_msg_body(&c, &err) == PGW_OK)
+				client_apply_effect(cl, p->stmt->effect,
+						    (const char *)c.body.command_complete.tag.ptr, true);
+		} else if (t == 'G') {
+			copy_in_started(cl);
+		}
+	}
+	if (!ends_answer(p, t))
+		return own ? EXT_SWALLOW : EXT_RELAY;
+	if (p->kind == PEND_PARSE || p->kind == PEND_OWN_PARSE) {
+		stmtcache_entry *e =
+			p->stmt_id && cl->be ? stmtcache_find_id(&cl->be->stmts, p->stmt_id) : NULL;
+		if (e)
+			e->ready = true;
+	}
+	if (own) {
+		pq_pop(cl);
+		emit_locals(cl);
+		return EXT_SWALLOW;
+	}
+	cl->pq_finish = true;
+	return EXT_RELAY;
+}
+
+void ext_after_message(client *cl)
+{
+	if (cl->pq_finish) {
+		cl->pq_finish = false;
+		pq_pop(cl);
+	}
+	emit_locals(cl);
+	if (cl->pq_blocked && cl->pq_count < PQ_LOW) {
+		cl->pq_blocked = false;
+		client_unblock(cl);
+	}
+}
+
+void ext_ready(client *cl, char status)
+{
+	cl->batch_failed = false;
+	if (status == 'I')
+		prep_portal_clear(&cl->prep);
+}
+
+/* ---- sending to the server */
+
+static void send_raw(client *cl, const pgw_msg *m)
+{
+	backend_send(cl->be, m->raw, m->raw_len, 0);
+}
+
+/* A Parse, Bind, Describe or Close with its statement name replaced:
+ * head is the bytes before the name (type, length, and for Bind the
+ * portal), tail those after its NUL. */
+static void send_renamed(client *cl, const pgw_msg *m, const uint8_t *name_at, size_t name_len,
+			 const char *to, size_t to_len)
+{
+	pgw_wbuf *w = conn_wbuf(&cl->be->conn);
+	size_t at = pgw_w_begin(w, m->type);
+	pgw_w_bytes(w, m->raw + 5, (size_t)(name_at - (m->raw + 5)));
+	pgw_w_cstr(w, to, to_len);
+	const uint8_t *tail = name_at + name_len + 1;
+	pgw_w_bytes(w, tail, (size_t)(m->raw + m->raw_len - tail));
+	pgw_w_end(w, at);
+	conn_wrote(&cl->be->conn);
+}
+
+static void send_parse(client *cl, const char *name, size_t name_len, const stmt_key *k)
+{
+	pgw_wbuf *w = conn_wbuf(&cl->be->conn);
+	size_t at = pgw_w_begin(w, 'P');
+	pgw_w_cstr(w, name, name_len);
+	pgw_w_bytes(w, k->bytes, k->len);
+	pgw_w_end(w, at);
+	conn_wrote(&cl->be->conn);
+}
+
+static void send_close_statement(client *cl, const char *name, size_t name_len)
+{
+	pgw_wbuf *w = conn_wbuf(&cl->be->conn);
+	size_t at = pgw_w_begin(w, 'C');
+	pgw_w_u8(w, 'S');
+	pgw_w_cstr(w, name, name_len);
+	pgw_w_end(w, at);
+	conn_wrote(&cl->be->conn);
+}
+
+static bool push_simple(client *cl, pend_kind kind, prep_stmt *s, uint32_t id)
+{
+	pend *p = pq_push(cl, kind);
+	if (!p)
+		return false;
+	p->stmt = prep_ref(s);
+	p->stmt_id = id;
+	return true;
+}
+
+static void push_local(client *cl, uint8_t type, pend_undo undo_kind, prep_stmt *s)
+{
+	pend *p = pq_push(cl, PEND_LOCAL);
+	if (!p) {
+		/* Without memory for the entry: answer now, out of turn at worst. */
+		uint8_t m[5] = {type, 0, 0, 0, 4};
+		conn_write(&cl->conn, m, sizeof m);
+		return;
+	}
+	p->local_type = type;
+	p->undo = (uint8_t)undo_kind;
+	p->stmt = prep_ref(s);
+	emit_locals(cl);
+}
+
+/* Is s the statement of a portal the session has open? Closing it on the
+ * server would close the portal too. */
+static bool key_in_use(client *cl, const stmtcache_entry *e)
+{
+	for (uint32_t i = 0; i < cl->prep.nportals; i++) {
+		const prep_stmt *s = cl->prep.portals[i].stmt;
+		if (s && s->key.hash == e->hash && s->key.len == e->key_len &&
+		    memcmp(s->key.bytes, e->key, e->key_len) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Room for one more statement on the server connection. */
+static void evict(client *cl)
+{
+	stmtcache *c = &cl->be->stmts;
+	int max = cl->gw->gw->cfg.pool.max_prepared;
+	stmtcache_entry *e = c->oldest;
+	while (c->count >= (uint32_t)max && e) {
+		stmtcache_entry *next = e->newer;
+		if (e->ready && !key_in_use(cl, e) && push_simple(cl, PEND_OWN_CLOSE, NULL, 0)) {
+			char name[STMTCACHE_NAME_MAX];
+			size_t n = stmtcache_name(e->id, name);
+			send_close_statement(cl, name, n);
+			stmtcache_remove(c, e);
+		}
+		e = next;
+	}
+}
+
+/* The server statement holding s on this connection, prepared first if
+ * it is not there: its id, or 0 without memory. */
+static uint32_t prepare_on_server(client *cl, prep_stmt *s)
+{
+	stmtcache *c = &cl->be->stmts;
+	stmtcache_entry *e = stmtcache_find(c, &s->key);
+	if (e)
+		return e->id;
+	evict(cl);
+	e = stmtcache_add(c, &s->key);
+	if (!e)
+		return 0;
+	if (!push_simple(cl, PEND_OWN_PARSE, s, e->id)) {
+		stmtcache_remove(c, e);
+		return 0;
+	}
+	char name[STMTCACHE_NAME_MAX];
+	size_t n = stmtcache_name(e->id, name);
+	send_parse(cl, name, n, &s->key);
+	return e->id;
+}
+
+/* The session's unnamed statement in place on the server connection. */
+static void prepare_unnamed(client *cl, prep_stmt *s)
+{
+	backend *be = cl->be;
+	if (be->unnamed_uid == s->uid)
+		return;
+	if (!push_simple(cl, PEND_OWN_PARSE, NULL, 0))
+		return;
+	send_parse(cl, "", 0, &s->key);
+	be->unnamed_uid = s->uid;
+}
+
+/* No unnamed statement in the session: make sure the server has none
+ * either, so that the client's message fails there as it should. */
+static void drop_unnamed(client *cl)
+{
+	if (!push_simple(cl, PEND_OWN_CLOSE, NULL, 0))
+		return;
+	send_close_statement(cl, "", 0);
+	cl->be->unnamed_uid = 0;
+}
+
+static bool is_reserved(const pgw_str *name)
+{
+	return name->len >= sizeof STMTCACHE_PREFIX - 1 &&
+	       memcmp(name->ptr, STMTCACHE_PREFIX, sizeof STMTCACHE_PREFIX - 1) == 0;
+}
+
+/* What running the query changes in the session, when it does. */
+static void classify(prep_stmt *s)
+{
+	stmt_info info[2];
+	size_t klen = s->key.len;
+	const char *q = (const char *)s->key.bytes;
+	size_t qlen = strnlen(q, klen);
+	size_t n = stmt_classify(q, qlen, info, 2);
+	if (n != 1 || !client_has_effect(info[0].kind, info[0].flags))
+		return;
+	stmt_effect *e = calloc(1, sizeof *e);
+	if (!e)
+		return;
+	e->kind = (uint16_t)info[0].kind;
+	e->flags = info[0].flags;
+	if (info[0].kind == STMT_SET || info[0].kind == STMT_RESET) {
+		char name[128];
+		size_t nl = stmt_param_name(&info[0], name, sizeof name);
+		e->name = strndup(name, nl < sizeof name ? nl : sizeof name - 1);
+	}
+	if (info[0].kind == STMT_SET_TRANSACTION) {
+		e->kind = STMT_SET;
+		e->name = strdup("session characteristics");
+	}
+	if (e->kind == STMT_SET) {
+		e->text = strndup(info[0].start, info[0].len);
+		e->len = info[0].len;
+	}
+	s->effect = e;
+}
+
+/* ---- the client's messages */
+
+static client_step on_parse(client *cl, const pgw_msg *m)
+{
+	const pgw_parse *ps = &m->body.parse;
+	const uint8_t *key = ps->query.ptr;
+	size_t key_len = (size_t)(m->raw + m->raw_len - key);
+	if (ps->name.len == 0) {
+		prep_stmt *s = cl->prep.unnamed;
+		if (!s || s->key.len != key_len || memcmp(s->key.bytes, key, key_len) != 0) {
+			s = prep_new("", 0, key, key_len);
+			if (!s)
+				return STEP_WAIT;
+			classify(s);
+			prep_set_unnamed(&cl->prep, s);
+			prep_unref(s);
+		}
+		send_raw(cl, m);
+		cl->be->unnamed_uid = s->uid;
+		pend *p = pq_push(cl, PEND_PARSE);
+		if (p) {
+			p->undo = UNDO_UNNAMED;
+			p->stmt = prep_ref(s);
+		}
+		return STEP_DONE;
+	}
+	const char *name = (const char *)ps->name.ptr;
+	if (prep_find(&cl->prep, name, ps->name.len)) {
+		/* PostgreSQL parses and analyzes the query before it finds the
+		 * name taken: the unnamed statement serves for that, then a
+		 * message bound to fail stands for the 42P05. */
+		prep_stmt *s = prep_new(name, ps->name.len, key, key_len);
+		if (!s)
+			return STEP_WAIT;
+		if (push_simple(cl, PEND_OWN_PARSE, NULL, 0)) {
+			send_parse(cl, "", 0, &s->key);
+			cl->be->unnamed_uid = 0;
+		}
+		if (push_simple(cl, PEND_PARSE, s, 0)) {
+			pq_at(cl, cl->pq_count - 1)->duplicate = true;
+			pgw_wbuf *w = conn_wbuf(&cl->be->conn);
+			size_t at = pgw_w_begin(w, 'D');
+			pgw_w_u8(w, 'S');
+			pgw_w_cstr(w, POISON_NAME, sizeof POISON_NAME - 1);
+			pgw_w_end(w, at);
+			conn_wrote(&cl->be->conn);
+		}
+		prep_unref(s);
+		return STEP_DONE;
+	}
+	prep_stmt *s = prep_new(name, ps->name.len, key, key_len);
+	if (!s || prep_insert(&cl->prep, s) != 0) {
+		prep_unref(s);
+		return STEP_WAIT;
+	}
+	classify(s);
+	stmtcache *c = &cl->be->stmts;
+	stmtcache_entry *e = stmtcache_find(c, &s->key);
+	if (e && e->ready && cl->txn_status != 'E' && cl->req_count == 0) {
+		/* The server connection holds this query already, and no
+		 * transaction state in flight could make a Parse fail. */
+		push_local(cl, '1', UNDO_ADDED, s);
+		prep_unref(s);
+		return STEP_DONE;
+	}
+	bool cached = e != NULL;
+	if (!cached) {
+		evict(cl);
+		e = stmtcache_add(c, &s->key);
+	}
+	pend *p = e ? pq_push(cl, PEND_PARSE) : NULL;
+	if (!p) {
+		if (e && !cached)
+			stmtcache_remove(c, e);
+		prep_unref(prep_remove(&cl->prep, s->name, s->name_len));
+		prep_unref(s);
+		return STEP_WAIT;
+	}
+	p->undo = UNDO_ADDED;
+	p->stmt = s; /* the reference from prep_new */
+	if (cached) {
+		/* Held already, but a Parse must still be judged in the
+		 * transaction's state: the unnamed statement does that. */
+		send_parse(cl, "", 0, &s->key);
+		cl->be->unnamed_uid = 0;
+	} else {
+		p->stmt_id = e->id;
+		char sname[STMTCACHE_NAME_MAX];
+		size_t n = stmtcache_name(e->id, sname);
+		send_parse(cl, sname, n, &s->key);
+	}
+	return STEP_DONE;
+}
+
+/*
+ * Bind and Describe of a statement: the client's name becomes the server
+ * statement's. Names the session does not know go on as they are (a
+ * statement made with SQL PREPARE is the server connection's own), except
+ * the gateway's reserved ones, which the server is made to refuse.
+ */
+static client_step on_statement_ref(client *cl, const pgw_msg *m, const pgw_str *name,
+				    pend_kind kind, prep_stmt **out)
+{
+	prep_stmt *s = NULL;
+	*out = NULL;
+	if (name->len == 0) {
+		s = cl->prep.unnamed;
+		if (s)
+			prepare_unnamed(cl, s);
+		else
+			drop_unnamed(cl);
+		send_raw(cl, m);
+		push_simple(cl, kind, NULL, 0);
+		*out = s;
+		return STEP_DONE;
+	}
+	s = prep_find(&cl->prep, (const char *)name->ptr, name->len);
+	if (!s) {
+		if (!is_reserved(name)) {
+			send_raw(cl, m);
+			push_simple(cl, kind, NULL, 0);
+			return STEP_DONE;
+		}
+		prep_stmt *alias = prep_new((const char *)name->ptr, name->len, (const uint8_t *)"", 0);
+		send_renamed(cl, m, name->ptr, name->len, POISON_NAME, sizeof POISON_NAME - 1);
+		push_simple(cl, kind, alias, 0);
+		prep_unref(alias);
+		return STEP_DONE;
+	}
+	uint32_t id = prepare_on_server(cl, s);
+	if (!id)
+		return STEP_WAIT;
+	char sname[STMTCACHE_NAME_MAX];
+	size_t n = stmtcache_name(id, sname);
+	send_renamed(cl, m, name->ptr, name->len, sname, n);
+	push_simple(cl, kind, s, id);
+	*out = s;
+	return STEP_DONE;
+}
+
+static client_step on_close(client *cl, const pgw_msg *m)
+{
+	const pgw_close *c = &m->body.close;
+	if (c->target == 'P') {
+		prep_portal_drop(&cl->prep, (const char *)c->name.ptr, c->name.len);
+	} else if (c->name.len == 0) {
+		prep_set_unnamed(&cl->prep, NULL);
+		cl->be->unnamed_uid = 0;
+	} else {
+		prep_stmt *s = prep_remove(&cl->prep, (const char *)c->name.ptr, c->name.len);
+		if (s || is_reserved(&c->name)) {
+			/* The server statement stays for whoever needs it next. */
+			push_local(cl, '3', s ? UNDO_CLOSED : UNDO_NONE, s);
+			prep_unref(s);
+			return STEP_DONE;
+		}
+	}
+	send_raw(cl, m);
+	push_simple(cl, PEND_CLOSE, NULL, 0);
+	return STEP_DONE;
+}
+
+static client_step on_execute(client *cl, const pgw_msg *m)
+{
+	const pgw_execute *ex = &m->body.execute;
+	prep_stmt *s = prep_portal_get(&cl->prep, (const char *)ex->portal.ptr, ex->portal.len);
+	if (s && s->effect &&
+	    (s->effect->kind == STMT_DISCARD_ALL ||
+	     (s->effect->kind == STMT_DEALLOCATE && (s->effect->flags & STMT_F_ALL))))
+		ext_server_statements_dropped(cl);
+	send_raw(cl, m);
+	push_simple(cl, PEND_EXECUTE, s && s->effect ? s : NULL, 0);
+	return STEP_DONE;
+}
+
+static client_step on_sync(client *cl, const pgw_msg *m)
+{
+	backend *be = cl->be;
+	if (cl->copy_in) {
+		/* Inside COPY FROM STDIN the server ignores Sync. */
+		send_raw(cl, m);
+		return STEP_DONE;
+	}
+	if (!backend_can_send(be) || cl->req_count >= BACKEND_MAX_PENDING - 2)
+		return STEP_WAIT;
+	request *r = client_push_request(cl, REQ_SYNC);
+	backend_send(be, m->raw, m->raw_len, 1);
+	pend *p = pq_push(cl, PEND_SYNC);
+	if (p)
+		p->seq = r->seq;
+	cl->batch_open = false;
+	cl->ext_skip = false;
+	return STEP_DONE;
+}
+
+client_step ext_client_message(client *cl, const pgw_msg *m)
+{
+	if (cl->ext_skip && m->type != 'S')
+		return STEP_DONE; /* dropped, as the server would after an error */
+	if (cl->ext_skip && cl->skip_local) {
+		uint8_t ready[6] = {'Z', 0, 0, 0, 5, (uint8_t)cl->txn_status};
+		conn_write(&cl->conn, ready, sizeof ready);
+		cl->ext_skip = cl->skip_local = false;
+		return STEP_DONE;
+	}
+	if (!client_ensure_backend(cl) || cl->sync_wait)
+		return STEP_WAIT;
+	backend *be = cl->be;
+	if (conn_backed_up(&be->conn))
+		return STEP_WAIT;
+	if (cl->pq_count >= PQ_HIGH) {
+		/* Make the server send what it holds back, then wait for it. */
+		static const uint8_t flush[5] = {'H', 0, 0, 0, 4};
+		conn_write(&be->conn, flush, sizeof flush);
+		cl->pq_blocked = true;
+		return STEP_WAIT;
+	}
+	if (m->type == 'S')
+		return on_sync(cl, m);
+	if (m->type == 'H') {
+		send_raw(cl, m);
+		return STEP_DONE;
+	}
+	cl->batch_open = true;
+	pgw_msg msg = *m;
+	pgw_error err;
+	bool ok = pgw_decode_msg_body(&msg, &err) == PGW_OK;
+	prep_stmt *s;
+	client_step st;
+	switch (m->type) {
+	case 'P':
+		if (ok)
+			return on_parse(cl, &msg);
+		send_raw(cl, m);
+		push_simple(cl, PEND_PARSE, NULL, 0);
+		return STEP_DONE;
+	case 'B':
+		if (!ok)
+			break;
+		st = on_statement_ref(cl, &msg, &msg.body.bind.statement, PEND_BIND, &s);
+		if (st == STEP_DONE)
+			prep_portal_set(&cl->prep, (const char *)msg.body.bind.portal.ptr,
+					msg.body.bind.portal.len, s);
+		return st;
+	case 'D':
+		if (!ok || msg.body.describe.target != 'S')
+			break;
+		return on_statement_ref(cl, &msg, &msg.body.describe.name, PEND_DESCRIBE, &s);
+	case 'E':
+		if (!ok)
+			break;
+		return on_execute(cl, &msg);
+	case 'C':
+		if (!ok)
+			break;
+		return on_close(cl, &msg);
+	default:
+		break;
+	}
+	/* A malformed body, or a message passed on as it is: the server
+	 * answers it. */
+	static const uint8_t kinds[256] = {['B'] = PEND_BIND, ['D'] = PEND_DESCRIBE,
+					   ['E'] = PEND_EXECUTE, ['C'] = PEND_CLOSE};
+	send_raw(cl, m);
+	push_simple(cl, (pend_kind)kinds[m->type], NULL, 0);
+	return STEP_DONE;
+}
+
+void ext_expect_request(client *cl, bool function, uint32_t seq)
+{
+	pend *p = pq_push(cl, function ? PEND_FUNCTION : PEND_QUERY);
+	if (p)
+		p->seq = seq;
+	if (!function)
+		prep_set_unnamed(&cl->prep, NULL); /* a simple Query drops it */
+}
+
+void ext_server_statements_dropped(client *cl)
+{
+	if (!cl->be)
+		return;
+	stmtcache_clear(&cl->be->stmts);
+	cl->be->unnamed_uid = 0;
+}
+
+void ext_abandon(client *cl)
+{
+	/* Statements whose Parse is unanswered may or may not exist on the
+	 * server: forgotten, so nobody relies on them. */
+	while (cl->pq_count) {
+		pend *p = pq_head(cl);
+		if (p->kind == PEND_PARSE || p->kind == PEND_OWN_PARSE)
+			forget_server_statement(cl, p->stmt_id);
+		pq_pop(cl);
+	}
+	if (cl->be && cl->batch_open)
+		backend_send_own_sync(cl->be); /* end the batch it left open */
+	cl->batch_open = false;
+}
+
+void ext_free(client *cl)
+{
+	while (cl->pq_count)
+		pq_pop(cl);
+	free(cl->pq);
+	cl->pq = NULL;
+	cl->pq_cap = 0;
+	prep_free(&cl->prep);
+}

@@ -1,0 +1,45 @@
+/*
+ * The extended query protocol between a client and the server connection
+ * serving it. Prepared statements are the session's (prepared.h): each
+ * Parse, Bind or Describe naming one is rewritten to the statement the
+ * server connection holds for that query (pooler/stmtcache.h), prepared
+ * there first when it is missing.
+ *
+ * Every message sent to the server is answered in order; a queue of what
+ * each answer is for lets the gateway swallow the answers to its own
+ * messages, put its own answers (a ParseComplete for a statement the
+ * server already holds, a CloseComplete) in their place in the stream,
+ * give errors the client's names back, and skip to the next Sync after an
+ * error exactly as the server does.
+ */
+#ifndef PGW_EXTENDED_H
+#define PGW_EXTENDED_H
+
+#include "gateway/client.h"
+
+/* A client's Parse, Bind, Describe, Execute, Close, Sync or Flush. */
+client_step ext_client_message(client *cl, const pgw_msg *m);
+/* A Query or FunctionCall (request seq) went to the server. */
+void ext_expect_request(client *cl, bool function, uint32_t seq);
+
+typedef enum ext_action {
+	EXT_RELAY,    /* the caller passes the message on as it is */
+	EXT_WRITTEN,  /* an error, already written in the client's terms */
+	EXT_SWALLOW,  /* the answer to the gateway's own message */
+} ext_action;
+
+/* A server message, before the caller's own bookkeeping. */
+ext_action ext_server_message(client *cl, pgw_msg *m);
+/* ... and after it was passed on: the gateway's answers that follow. */
+void ext_after_message(client *cl);
+
+/* ReadyForQuery: the transaction's portals are gone if it ended. */
+void ext_ready(client *cl, char status);
+/* A Query is about to drop every prepared statement (DISCARD ALL,
+ * DEALLOCATE ALL) on the server connection. */
+void ext_server_statements_dropped(client *cl);
+/* The client is leaving: what it had in flight will never be answered to it. */
+void ext_abandon(client *cl);
+void ext_free(client *cl);
+
+#endif
