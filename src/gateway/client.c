@@ -311,6 +311,41 @@ void client_apply_effect(client *cl, const stmt_effect *e, const char *t, bool h
 	}
 }
 
+/* ---- what the client knows of the server's parameters */
+
+static void told_set(client *cl, const char *name, const char *value)
+{
+	backend_params_set(cl->told, &cl->ntold, name, value);
+}
+
+static const char *told_get(const client *cl, const char *name)
+{
+	for (int i = 0; i < cl->ntold; i++)
+		if (strcmp(cl->told[i].name, name) == 0)
+			return cl->told[i].value;
+	return NULL;
+}
+
+/* ParameterStatus for every server parameter the client knows otherwise. */
+static void report_params(client *cl)
+{
+	backend *be = cl->be;
+	cl->params_held = false;
+	if (!be)
+		return;
+	for (int i = 0; i < be->nparams; i++) {
+		const char *v = told_get(cl, be->params[i].name);
+		if (v && strcmp(v, be->params[i].value) == 0)
+			continue;
+		pgw_parameter_status ps = {
+			{(const uint8_t *)be->params[i].name, (uint32_t)strlen(be->params[i].name)},
+			{(const uint8_t *)be->params[i].value, (uint32_t)strlen(be->params[i].value)}};
+		pgw_encode_parameter_status(conn_wbuf(&cl->conn), &ps);
+		conn_wrote(&cl->conn);
+		told_set(cl, be->params[i].name, be->params[i].value);
+	}
+}
+
 /* ---- the server connection */
 
 static void release_backend(client *cl, bool discard)
@@ -419,14 +454,14 @@ static void on_backend_message(void *owner, backend *be, pgw_msg *m)
 	}
 	request *head = req_head(cl);
 	if (head && head->kind == REQ_RESYNC) {
-		/* Only what the client would have seen from its RESET. */
-		if (m->type == 'S') {
-			conn_write(&cl->conn, m->raw, m->raw_len);
-		} else if (m->type == 'E') {
+		/* Only what the client would have seen from its RESET: the
+		 * parameters that end up changed. */
+		if (m->type == 'E') {
 			log_warning("client %u: restoring settings after RESET failed", cl->conn_id);
 		} else if (m->type == 'Z' && pgw_decode_msg_body(m, &err) == PGW_OK) {
 			req_pop(cl);
 			cl->txn_status = (char)m->body.ready_for_query.status;
+			report_params(cl);
 			conn_write(&cl->conn, m->raw, m->raw_len);
 			after_ready(cl);
 		}
@@ -464,6 +499,17 @@ static void on_backend_message(void *owner, backend *be, pgw_msg *m)
 			return;
 		}
 		break;
+	case 'S':
+		if (cl->force_resync) {
+			/* Settings are about to be restored: what the client
+			 * hears is the outcome, reported then. */
+			cl->params_held = true;
+			return;
+		}
+		if (pgw_decode_msg_body(m, &err) == PGW_OK)
+			told_set(cl, (const char *)m->body.parameter_status.name.ptr,
+				 (const char *)m->body.parameter_status.value.ptr);
+		break;
 	case 'Z':
 		if (pgw_decode_msg_body(m, &err) != PGW_OK)
 			break;
@@ -472,6 +518,8 @@ static void on_backend_message(void *owner, backend *be, pgw_msg *m)
 			ext_after_message(cl);
 			return; /* its ReadyForQuery stands in for this one */
 		}
+		if (cl->params_held)
+			report_params(cl);
 		break;
 	default:
 		break;
@@ -653,6 +701,7 @@ static void finish_login(client *cl)
 	backend *be = cl->be;
 	pgw_wbuf *w = conn_wbuf(&cl->conn);
 	for (int i = 0; i < be->nparams; i++) {
+		told_set(cl, be->params[i].name, be->params[i].value);
 		pgw_parameter_status ps = {
 			{(const uint8_t *)be->params[i].name, (uint32_t)strlen(be->params[i].name)},
 			{(const uint8_t *)be->params[i].value, (uint32_t)strlen(be->params[i].value)}};
@@ -1254,6 +1303,10 @@ void client_free_closed(gw_worker *gw)
 		gw->closed = cl->next;
 		free(cl->user);
 		free(cl->database);
+		for (int i = 0; i < cl->ntold; i++) {
+			free(cl->told[i].name);
+			free(cl->told[i].value);
+		}
 		free(cl);
 	}
 }

@@ -116,6 +116,12 @@ struct client {
 	request req[BACKEND_MAX_PENDING];
 	int req_head, req_count;
 	uint32_t req_seq;
+	/* ParameterStatus values the client was told, and whether some the
+	 * server reported are held back until the session's settings are
+	 * restored after a RESET (so the client hears only the net change). */
+	backend_param told[BACKEND_MAX_PARAMS];
+	int ntold;
+	bool params_held;
 
 	/* The extended protocol (extended.c). */
 	prep_table prep;

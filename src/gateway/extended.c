@@ -685,6 +685,24 @@ static client_step on_sync(client *cl, const pgw_msg *m)
 	return STEP_DONE;
 }
 
+/* The names at the start of a Bind whose body is otherwise refused (a
+ * format code PostgreSQL does not know): the server must still see its
+ * own statement name to give its own error, at the point it gives it. */
+static bool bind_names(const pgw_msg *m, pgw_bind *b)
+{
+	const uint8_t *p = m->raw + 5, *end = m->raw + m->raw_len;
+	const uint8_t *z1 = memchr(p, 0, (size_t)(end - p));
+	if (!z1)
+		return false;
+	const uint8_t *z2 = memchr(z1 + 1, 0, (size_t)(end - z1 - 1));
+	if (!z2)
+		return false;
+	memset(b, 0, sizeof *b);
+	b->portal = (pgw_str){p, (uint32_t)(z1 - p)};
+	b->statement = (pgw_str){z1 + 1, (uint32_t)(z2 - z1 - 1)};
+	return true;
+}
+
 client_step ext_client_message(client *cl, const pgw_msg *m)
 {
 	if (cl->ext_skip && m->type != 'S')
@@ -727,7 +745,7 @@ client_step ext_client_message(client *cl, const pgw_msg *m)
 		push_simple(cl, PEND_PARSE, NULL, 0);
 		return STEP_DONE;
 	case 'B':
-		if (!ok)
+		if (!ok && !bind_names(m, &msg.body.bind))
 			break;
 		st = on_statement_ref(cl, &msg, &msg.body.bind.statement, PEND_BIND, &s);
 		if (st == STEP_DONE)

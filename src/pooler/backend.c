@@ -151,26 +151,32 @@ static void send_startup(backend *be)
 	conn_wrote(&be->conn);
 }
 
-static void set_param(backend *be, const pgw_str *name, const pgw_str *value)
+void backend_params_set(backend_param *list, int *n, const char *name, const char *value)
 {
-	for (int i = 0; i < be->nparams; i++)
-		if (strcmp(be->params[i].name, (const char *)name->ptr) == 0) {
-			char *v = strdup((const char *)value->ptr);
+	for (int i = 0; i < *n; i++)
+		if (strcmp(list[i].name, name) == 0) {
+			char *v = strdup(value);
 			if (v) {
-				free(be->params[i].value);
-				be->params[i].value = v;
+				free(list[i].value);
+				list[i].value = v;
 			}
 			return;
 		}
-	if (be->nparams == BACKEND_MAX_PARAMS)
+	if (*n == BACKEND_MAX_PARAMS)
 		return;
-	char *n = strdup((const char *)name->ptr), *v = strdup((const char *)value->ptr);
-	if (!n || !v) {
-		free(n);
+	char *nm = strdup(name), *v = strdup(value);
+	if (!nm || !v) {
+		free(nm);
 		free(v);
 		return;
 	}
-	be->params[be->nparams++] = (backend_param){n, v};
+	list[(*n)++] = (backend_param){nm, v};
+}
+
+static void set_param(backend *be, const pgw_str *name, const pgw_str *value)
+{
+	backend_params_set(be->params, &be->nparams, (const char *)name->ptr,
+			   (const char *)value->ptr);
 }
 
 const char *backend_param_get(const backend *be, const char *name)

@@ -131,5 +131,7 @@ void backend_resume(backend *be);
  * carrying the CancelRequest). */
 void backend_cancel(backend *be);
 const char *backend_param_get(const backend *be, const char *name);
+/* Set name to value in a list of at most BACKEND_MAX_PARAMS. */
+void backend_params_set(backend_param *list, int *n, const char *name, const char *value);
 
 #endif

@@ -1,0 +1,281 @@
+"""The extended query protocol at the message level, replayed directly
+against PostgreSQL and through the gateway and compared message by message
+(every field of every ErrorResponse but the source location).
+
+Through the gateway the scenarios run twice: on a default gateway, and on
+one with a single server connection that keeps at most two prepared
+statements, where another client runs its own statements between the
+scenario's batches. There the scenario's statements are evicted and
+re-prepared, and the unnamed statement is overwritten, all behind its
+back; it must not notice."""
+import itertools
+import os
+import pprint
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from pgwire import (Conn, bind, close, copy_data, copy_done, copy_fail, describe,  # noqa: E402
+                    execute, flush, normalise, parse, query, sync)
+
+INT4 = 23
+_counter = itertools.count()
+
+
+class Perturber:
+    """Another client on the same endpoint, preparing and running its own
+    statements (and the unnamed one) whenever called."""
+
+    def __init__(self, endpoint):
+        self.conn = Conn(endpoint)
+
+    def __call__(self):
+        n = next(_counter)
+        msgs = []
+        for i in range(3):
+            name = "perturb_%d_%d" % (n, i)
+            msgs += [parse(name, "SELECT %d + $1::int AS p%d" % (i, n), [INT4]),
+                     bind("", name, ["1"]), execute("")]
+        msgs += [parse("", "SELECT 'other unnamed %d'" % n), bind("", ""), execute(""), sync()]
+        self.conn.send(*msgs)
+        self.conn.until()
+
+    def close(self):
+        self.conn.close()
+
+
+def run(c, *msgs, stop=b"Z", count=1):
+    c.send(*msgs)
+    return normalise(c.until(stop, count))
+
+
+# ---- scenarios: each returns the transcript of what the client saw
+
+
+def sc_basic(c, perturb):
+    out = [run(c, parse("s1", "SELECT $1::int + 1 AS r", [INT4]), bind("", "s1", ["41"]),
+               describe("P", ""), execute(""), sync())]
+    perturb()
+    out.append(run(c, bind("", "s1", ["1"]), execute(""), sync()))
+    perturb()
+    out.append(run(c, describe("S", "s1"), sync()))
+    out.append(run(c, bind("p", "s1", ["7"], result_formats=[1]), describe("P", "p"),
+                   execute("p"), sync()))
+    return out
+
+
+def sc_unknown_names(c, perturb):
+    return [run(c, bind("", "nope"), execute(""), sync()),
+            run(c, bind("", ""), execute(""), sync()),
+            run(c, describe("S", "nope"), sync()),
+            run(c, describe("S", ""), sync()),
+            run(c, describe("P", "nope"), sync()),
+            run(c, execute("nope"), sync()),
+            run(c, close("S", "nope"), close("P", "nope"), sync()),
+            run(c, bind("", "_pgw_1"), execute(""), sync()),
+            run(c, describe("S", "_pgw_1"), close("S", "_pgw_2"), sync()),
+            run(c, query("SELECT 1"))]
+
+
+def sc_closed_portal(c, perturb):
+    return [run(c, parse("", "SELECT 1"), bind("p1", ""), close("P", "p1"), execute("p1"), sync()),
+            run(c, query("SELECT 2"))]
+
+
+def sc_duplicate(c, perturb):
+    out = [run(c, parse("d1", "SELECT 1"), sync())]
+    perturb()
+    out.append(run(c, parse("d1", "SELECT 2"), bind("", "d1"), execute(""), sync()))
+    out.append(run(c, parse("d1", "SELEC 2"), sync()))
+    out.append(run(c, parse("d1", "SELECT * FROM no_such_table"), sync()))
+    out.append(run(c, bind("", "d1"), execute(""), sync()))
+    return out
+
+
+def sc_bind_errors(c, perturb):
+    out = [run(c, parse("b2", "SELECT $1::int, $2::int"), sync())]
+    perturb()
+    out.append(run(c, bind("", "b2", ["1"]), execute(""), sync()))
+    out.append(run(c, bind("", "b2", ["1", "2"], formats=[2]), execute(""), sync()))
+    out.append(run(c, bind("", "b2", ["1", "x"]), execute(""), sync()))
+    out.append(run(c, bind("", "b2", ["1", "2"], result_formats=[3]), execute(""), sync()))
+    out.append(run(c, bind("", "b2", ["1", "2"]), execute(""), sync()))
+    return out
+
+
+def sc_error_skips_to_sync(c, perturb):
+    out = [run(c, parse("e1", "SELECT 1/$1::int"), bind("", "e1", ["0"]), execute(""),
+               parse("e2", "SELECT 2"), bind("", "e2"), execute(""), query("SELECT 'skipped'"),
+               close("S", "e1"), sync())]
+    perturb()
+    # e1 was prepared (its Parse came before the error); e2 never was.
+    out.append(run(c, bind("", "e1", ["1"]), execute(""), sync()))
+    out.append(run(c, bind("", "e2"), execute(""), sync()))
+    return out
+
+
+def sc_implicit_transaction(c, perturb):
+    return [run(c, query("TRUNCATE ext_t")),
+            run(c, parse("", "INSERT INTO ext_t VALUES (1)"), bind("", ""), execute(""),
+                parse("", "SELECT 1/0"), bind("", ""), execute(""), sync()),
+            run(c, query("SELECT count(*) FROM ext_t")),
+            run(c, parse("", "INSERT INTO ext_t VALUES (2)"), bind("", ""), execute(""), sync(),
+                parse("", "SELECT 1/0"), bind("", ""), execute(""), sync(), count=2),
+            run(c, query("SELECT count(*) FROM ext_t")),
+            run(c, query("BEGIN"), parse("", "INSERT INTO ext_t VALUES (3)"), bind("", ""),
+                execute(""), sync(), parse("", "SELECT 1/0"), bind("", ""), execute(""), sync(),
+                parse("", "SELECT 1"), bind("", ""), execute(""), sync(), query("ROLLBACK"),
+                count=5),
+            run(c, query("SELECT count(*) FROM ext_t"))]
+
+
+def sc_flush(c, perturb):
+    c.send(parse("f1", "SELECT g FROM generate_series(1, 3) g"), bind("", "f1"), execute(""),
+           flush())
+    out = [normalise(c.take(6))]
+    c.send(bind("", "f1"), execute("", 2), flush())
+    out.append(normalise(c.take(4)))
+    out.append(run(c, sync()))
+    return out
+
+
+def sc_row_limit(c, perturb):
+    out = [run(c, parse("r1", "SELECT g FROM generate_series(1, 5) g"), bind("", "r1"),
+               describe("P", ""), execute("", 2), execute("", 2), execute("", 2), execute("", 2),
+               sync())]
+    out.append(run(c, query("BEGIN")))
+    out.append(run(c, bind("cur", "r1"), execute("cur", 2), sync()))
+    out.append(run(c, execute("cur", 2), sync()))
+    out.append(run(c, execute("cur", 0), sync()))
+    out.append(run(c, query("COMMIT")))
+    out.append(run(c, execute("cur", 1), sync()))
+    return out
+
+
+def sc_copy(c, perturb):
+    out = [run(c, query("TRUNCATE ext_c"))]
+    # As libpq does it: a Sync right behind the Execute, ignored by the
+    # server in COPY, and one after CopyDone.
+    out.append(run(c, parse("", "COPY ext_c FROM STDIN"), bind("", ""), execute(""), sync(),
+                   stop=b"G"))
+    out.append(run(c, copy_data(b"1\tone\n2\ttwo\n"), copy_data(b"3\tthree\n"), copy_done(),
+                   sync()))
+    out.append(run(c, parse("", "COPY ext_c FROM STDIN"), bind("", ""), execute(""), sync(),
+                   stop=b"G"))
+    out.append(run(c, copy_data(b"4\tfour\n"), copy_fail("given up"), sync()))
+    out.append(run(c, parse("", "COPY ext_c FROM STDIN"), bind("", ""), execute(""), flush(),
+                   stop=b"G"))
+    out.append(run(c, copy_data(b"x\tbad\n"), copy_done(), sync()))
+    out.append(run(c, parse("", "COPY (SELECT * FROM ext_c ORDER BY a) TO STDOUT"), bind("", ""),
+                   execute(""), sync()))
+    return out
+
+
+def sc_unnamed_across_batches(c, perturb):
+    out = [run(c, parse("", "SELECT 'mine' || $1::text", [25]), describe("S", ""), sync())]
+    perturb()
+    out.append(run(c, bind("", "", ["!"]), execute(""), sync()))
+    perturb()
+    out.append(run(c, describe("S", ""), sync()))
+    out.append(run(c, query("SELECT 1")))
+    out.append(run(c, bind("", "", ["?"]), execute(""), sync()))
+    out.append(run(c, parse("", "SELECT 3"), close("S", ""), bind("", ""), sync()))
+    return out
+
+
+def sc_close_and_deallocate(c, perturb):
+    out = [run(c, parse("c1", "SELECT 'c1'"), parse("c2", "SELECT 'c2'"),
+               parse("c3", "SELECT 'c3'"), sync())]
+    out.append(run(c, close("S", "c1"), sync()))
+    perturb()
+    out.append(run(c, bind("", "c1"), execute(""), sync()))
+    out.append(run(c, query("DEALLOCATE c2")))
+    out.append(run(c, bind("", "c2"), execute(""), sync()))
+    out.append(run(c, query("DEALLOCATE ALL")))
+    out.append(run(c, bind("", "c3"), execute(""), sync()))
+    out.append(run(c, parse("c1", "SELECT 'again'"), bind("", "c1"), execute(""), sync()))
+    out.append(run(c, query("DISCARD ALL")))
+    out.append(run(c, describe("S", "c1"), sync()))
+    return out
+
+
+def sc_failed_transaction(c, perturb):
+    out = [run(c, parse("t1", "SELECT 1"), sync())]
+    out.append(run(c, query("BEGIN")))
+    out.append(run(c, query("SELECT 1/0")))
+    out.append(run(c, parse("t2", "SELECT 1"), sync()))
+    out.append(run(c, bind("", "t1"), execute(""), sync()))
+    out.append(run(c, parse("", "ROLLBACK"), bind("", ""), execute(""), sync()))
+    out.append(run(c, bind("", "t1"), execute(""), sync()))
+    out.append(run(c, bind("", "t2"), execute(""), sync()))
+    return out
+
+
+def sc_session_set(c, perturb):
+    out = [run(c, parse("set1", "SET application_name = 'set by parse'"), bind("", "set1"),
+               execute(""), sync())]
+    perturb()
+    out.append(run(c, query("SHOW application_name")))
+    out.append(run(c, parse("", "SET work_mem = '7MB'"), bind("", ""), execute(""),
+                   parse("", "SELECT 1/0"), bind("", ""), execute(""), sync()))
+    perturb()
+    out.append(run(c, query("SHOW work_mem")))
+    return out
+
+
+def sc_empty_and_nodata(c, perturb):
+    return [run(c, parse("", ""), bind("", ""), describe("P", ""), execute(""), sync()),
+            run(c, parse("n1", "SET search_path = public"), describe("S", "n1"), bind("", "n1"),
+                describe("P", ""), execute(""), sync())]
+
+
+def sc_long_pipeline(c, perturb):
+    msgs = [parse("lp", "SELECT $1::int", [INT4])]
+    for i in range(20000):
+        msgs += [bind("", "lp", [str(i)]), execute("")]
+    msgs.append(sync())
+    got = run(c, *msgs)
+    rows = [m for m in got if m[0] == "D"]
+    return [len(got), rows[:3], rows[-3:], got[-1]]
+
+
+SCENARIOS = sorted(k for k in globals() if k.startswith("sc_"))
+
+
+class ExtendedWireTest(unittest.TestCase):
+    maxDiff = None
+
+    @classmethod
+    def setUpClass(cls):
+        env = harness.get_env()
+        env.admin_exec("DROP TABLE IF EXISTS ext_t, ext_c; CREATE TABLE ext_t (a int); "
+                       "CREATE TABLE ext_c (a int, b text)", dbname=harness.MAIN_DB)
+        cls.direct = env.direct
+        cls.targets = [env.gateway(), env.gateway("ext-tight", pool_size=1, workers=1,
+                                                  extra_args=["--max-prepared", "2"])]
+
+    def transcript(self, endpoint, name):
+        c = Conn(endpoint)
+        p = Perturber(endpoint)
+        try:
+            return globals()[name](c, p)
+        finally:
+            p.close()
+            c.close()
+
+
+def _make(name):
+    def test(self):
+        want = self.transcript(self.direct, name)
+        for gw in self.targets:
+            got = self.transcript(gw, name)
+            if got != want:
+                self.fail("%s through %s differs from direct:\n%s" % (
+                    name, gw.name, harness.text_diff(pprint.pformat(want, width=110),
+                                                     pprint.pformat(got, width=110))))
+    return test
+
+
+for _name in SCENARIOS:
+    setattr(ExtendedWireTest, "test_" + _name[3:], _make(_name))
