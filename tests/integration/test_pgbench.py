@@ -1,4 +1,5 @@
-"""pgbench (simple query protocol) through the gateway: TPC-B and -S."""
+"""pgbench through the gateway: TPC-B and -S in simple, extended and
+prepared query modes, more clients than server connections."""
 import os
 import re
 import subprocess
@@ -36,8 +37,8 @@ class PgbenchTest(harness.IntegrationTestCase):
         # 8 clients over a pool of 4: real transaction pooling
         cls.gateway = cls.env.gateway(name="bench", pool_size=4, pool_timeout=30)
 
-    def run_pgbench(self, *extra, mode="simple", clients=8):
-        argv = [harness.PGBENCH, "-n", "-M", mode, "-c", str(clients), "-j", "2",
+    def run_pgbench(self, *extra, mode="simple", clients=8, threads=2):
+        argv = [harness.PGBENCH, "-n", "-M", mode, "-c", str(clients), "-j", str(threads),
                 "-T", str(DURATION)] + list(extra)
         r = subprocess.run(argv, env=self.gateway.env(dbname=DB), stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True, timeout=DURATION + 120)
@@ -51,9 +52,9 @@ class PgbenchTest(harness.IntegrationTestCase):
                          % (" ".join(extra + ("-M", mode)), res["processed"], res["tps"] or 0))
         return res
 
-    def test_tpcb_simple(self):
+    def run_tpcb(self, **kw):
         self.env.admin_exec("TRUNCATE pgbench_history", dbname=DB)
-        res = self.run_pgbench()
+        res = self.run_pgbench(**kw)
         # every committed TPC-B transaction inserted exactly one history row
         n = self.env.admin_exec("SELECT count(*) FROM pgbench_history", dbname=DB)[0][0]
         self.assertEqual(n, res["processed"])
@@ -67,17 +68,25 @@ class PgbenchTest(harness.IntegrationTestCase):
         self.assertEqual(rows[1], rows[2])
         self.assertEqual(self.env.backend_count(DB, "idle in transaction%"), 0)
 
+    def test_tpcb_simple(self):
+        self.run_tpcb()
+
     def test_select_only_simple(self):
         self.run_pgbench("-S")
 
     def test_extended(self):
         # Unnamed statements: pooled per transaction like simple queries.
         self.run_pgbench("-S", mode="extended")
-        self.run_pgbench(mode="extended")
+        self.run_tpcb(mode="extended")
 
     def test_prepared(self):
-        # Named statements keep their server connection for the session
-        # (until the gateway owns statements), so no more clients than
-        # the pool holds.
-        self.run_pgbench("-S", mode="prepared", clients=4)
-        self.run_pgbench(mode="prepared", clients=4)
+        # Named statements are the session's, prepared on whichever server
+        # connection runs them. One thread per client: pgbench prepares
+        # with the synchronous PQprepare, which would stall a thread's
+        # other clients while they hold the pool's connections.
+        self.run_pgbench("-S", mode="prepared", threads=8)
+        self.run_tpcb(mode="prepared", threads=8)
+        # Eight sessions' statements, all on the pool's four connections.
+        n = self.env.admin_exec("SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
+                                (DB,), dbname=DB)[0][0]
+        self.assertLessEqual(n, 4 + 1)
