@@ -29,7 +29,12 @@ step() {
 # ---- 1. packages
 packages=(build-essential cmake ragel python3 libcmocka-dev clang llvm libclang-rt-14-dev
 	pkg-config libev-dev libssl-dev postgresql-15 postgresql-client-15 python3-psycopg2
-	protobuf-c-compiler libprotobuf-c-dev protobuf-compiler python3-protobuf openssl)
+	python3-psycopg python3-asyncpg protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
+	python3-protobuf openssl)
+# Node.js and npm come with the machine; Debian's are the fallback.
+if ! command -v npm >/dev/null 2>&1; then
+	packages+=(nodejs npm)
+fi
 step "packages"
 if command -v dpkg-query >/dev/null 2>&1; then
 	missing=()
@@ -58,6 +63,10 @@ if command -v dpkg-query >/dev/null 2>&1; then
 else
 	echo "no dpkg: assuming the tools are installed (${packages[*]})"
 fi
+
+# node-postgres for the driver tests, at the versions the lock file pins
+step "npm ci (tests/integration/node)"
+(cd tests/integration/node && npm ci --no-audit --no-fund --loglevel=error)
 
 # ---- 2. normal build, warnings are errors
 step "build/ (-DPGW_WERROR=ON)"
