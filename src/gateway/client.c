@@ -482,6 +482,13 @@ static void on_backend_message(void *owner, backend *be, pgw_msg *m)
 	case 'E':
 		if (head)
 			head->error = true;
+		if (pgw_decode_msg_body(m, &err) == PGW_OK) {
+			pgw_str sev;
+			if (pgw_find_field(&m->body.error_response.fields, 'V', &sev) &&
+			    (strcmp((const char *)sev.ptr, "FATAL") == 0 ||
+			     strcmp((const char *)sev.ptr, "PANIC") == 0))
+				cl->server_fatal = true;
+		}
 		break;
 	case 'G':
 		cl->copy_in = true;
@@ -538,6 +545,13 @@ static void on_backend_lost(void *owner, backend *be, const pgw_error *err)
 	client *cl = owner;
 	(void)be;
 	cl->be = NULL;
+	if (cl->server_fatal) {
+		/* The server said why it ends the session: that is all the
+		 * client hears, as it would directly. */
+		conn_flush_now(&cl->conn);
+		client_close(cl);
+		return;
+	}
 	log_warning("client %u lost its server connection: %s", cl->conn_id, err->message);
 	fatal(cl, "08006", "the server connection was lost; the session cannot go on");
 }
@@ -1116,6 +1130,16 @@ static void process(client *cl)
 		if (st == PGW_ERR) {
 			if (cl->state == CL_AUTH && err.severity == PGW_SEV_ERROR)
 				err.severity = PGW_SEV_FATAL; /* an error while logging in ends it */
+			if (err.lost_sync && cl->copy_in && cl->be) {
+				/* A message COPY FROM STDIN does not allow: the
+				 * server reports it, with the COPY's context, and
+				 * ends the session. */
+				backend_send(cl->be, pgw_rbuf_data(&cl->conn.in), have, 0);
+				pgw_rbuf_consume(&cl->conn.in, have);
+				cl->blocked = true;
+				conn_read_stop(&cl->conn);
+				return;
+			}
 			if (err.lost_sync || err.severity != PGW_SEV_ERROR || cl->state == CL_STARTUP) {
 				decode_fault(cl, &err);
 				return;

@@ -112,6 +112,7 @@ struct client {
 	bool in_block;	    /* inside a transaction block, as the server last said */
 	bool force_resync;  /* a RESET left be unlike the session */
 	bool sync_wait;	    /* nothing goes to be until its role is set up */
+	bool server_fatal;  /* the server sent FATAL: its closing is no surprise */
 	char txn_status;
 	request req[BACKEND_MAX_PENDING];
 	int req_head, req_count;

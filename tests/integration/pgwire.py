@@ -97,7 +97,11 @@ class Conn:
         """Messages up to and including the count-th message of type stop."""
         out = []
         while count > 0:
-            t, body = self.read()
+            try:
+                t, body = self.read()
+            except EOFError:
+                out.append((b"<closed>", b""))
+                break
             out.append((t, body))
             if t == stop:
                 count -= 1
@@ -143,7 +147,7 @@ def normalise(msgs):
             out.append((t, vals))
         elif t in ("C", "S"):
             out.append((t, body.rstrip(b"\0").split(b"\0")))
-        elif t == "Z":
+        elif t in ("Z", "<closed>"):
             out.append((t, body.decode()))
         else:
             out.append((t, body))

@@ -172,6 +172,23 @@ def sc_copy(c, perturb):
     return out
 
 
+def sc_copy_interrupted(c, perturb):
+    """A message PostgreSQL does not allow inside COPY FROM STDIN: the
+    connection ends (its protocol synchronization is lost)."""
+    out = [run(c, query("COPY ext_c FROM STDIN"), stop=b"G")]
+    out.append(run(c, copy_data(b"7\tseven\n"), query("SELECT 1"), copy_data(b"8\teight\n"),
+                   copy_done(), query("SELECT 'after'"), count=2))
+    return out
+
+
+def sc_copy_interrupted_extended(c, perturb):
+    out = [run(c, parse("", "COPY ext_c FROM STDIN"), bind("", ""), execute(""), sync(),
+               stop=b"G")]
+    out.append(run(c, copy_data(b"9\tnine\n"), parse("", "SELECT 2"), copy_data(b"10\tten\n"),
+                   copy_done(), sync()))
+    return out
+
+
 def sc_unnamed_across_batches(c, perturb):
     out = [run(c, parse("", "SELECT 'mine' || $1::text", [25]), describe("S", ""), sync())]
     perturb()
