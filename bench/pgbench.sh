@@ -7,14 +7,20 @@
 # (pool_mode=transaction, default_pool_size=$BENCH_POOL_SIZE, auth_type=trust,
 # loopback + unix socket in the temp dir), and runs interleaved rounds
 #     direct -> gateway -> pgbouncer   (x $BENCH_ROUNDS)
-# of `pgbench -n -S -M MODE -c $BENCH_CLIENTS -j $BENCH_THREADS -T $BENCH_SECONDS`.
-# Prints TPS per round and target, the median per target, and the median
+# of `pgbench -n -S -M MODE -c $BENCH_CLIENTS -j $BENCH_THREADS -T $BENCH_SECONDS`
+# for each query mode (simple, extended, prepared). Prints TPS per round and
+# target, the median per target, and a summary table of the medians with the
 # ratios gateway/direct and gateway/pgbouncer. Everything is torn down at exit.
 #
-# Usage (as root):  bench/pgbench.sh [simple|extended|prepared]
+# Usage (as root):  bench/pgbench.sh [all|simple|extended|prepared]
+#
+# With BENCH_TPCB=1 and -M prepared, give each client its own thread
+# (BENCH_THREADS=BENCH_CLIENTS): pgbench prepares with the synchronous
+# PQprepare, which stalls a thread's other clients while they hold the
+# pool's connections in their transactions (so with PgBouncer too).
 #
 # Environment (defaults):
-#   BENCH_MODE=simple      pgbench -M (the first argument wins)
+#   BENCH_MODE=all         pgbench -M, or all three (the first argument wins)
 #   BENCH_ROUNDS=3         rounds of direct, gateway, pgbouncer
 #   BENCH_SECONDS=10       -T per run
 #   BENCH_CLIENTS=16       -c
@@ -34,11 +40,11 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PY=/usr/bin/python3
-MODE=${1:-${BENCH_MODE:-simple}}
+MODE=${1:-${BENCH_MODE:-all}}
 
 die() { echo "pgbench.sh: $*" >&2; exit 2; }
 
-case "$MODE" in simple|extended|prepared) ;; *) die "mode must be simple, extended or prepared (got '$MODE')";; esac
+case "$MODE" in all|simple|extended|prepared) ;; *) die "mode must be all, simple, extended or prepared (got '$MODE')";; esac
 [ "$(id -u)" = 0 ] || die "must run as root (PostgreSQL and PgBouncer run via runuser -u postgres)"
 [ -x "$PY" ] || die "missing $PY"
 [ -x /usr/lib/postgresql/15/bin/pgbench ] || die "missing PostgreSQL 15 (apt-get install postgresql-15)"

@@ -390,6 +390,8 @@ static void request_done(client *cl, char status)
 	ext_ready(cl, status);
 	cl->txn_status = status;
 	cl->in_block = status != 'I';
+	if (cl->req_count == 0 && !cl->batch_open)
+		cl->copy_ends_early = 0; /* no COPY can start from what was sent */
 	session_refresh(&cl->sess);
 	if (cl->be) {
 		cl->be->settings_hash = cl->force_resync ? UINT64_MAX : cl->sess.hash;
@@ -491,6 +493,10 @@ static void on_backend_message(void *owner, backend *be, pgw_msg *m)
 		}
 		break;
 	case 'G':
+		if (cl->copy_ends_early > 0) {
+			cl->copy_ends_early--; /* the client has sent all of it already */
+			break;
+		}
 		cl->copy_in = true;
 		cl->dec.phase = PGW_PH_COPY_IN;
 		break;
@@ -1087,14 +1093,22 @@ static step on_ready_message(client *cl, const pgw_msg *m)
 	case 'd':
 	case 'c':
 	case 'f':
-		if (!cl->copy_in || !cl->be)
-			return STEP_DONE; /* after COPY ended the server drops these too */
+		/* Clients may send the data right behind the COPY, before its
+		 * CopyInResponse: whatever is in flight may be a COPY. With
+		 * nothing in flight the server would ignore these. */
+		if (!cl->be || (!cl->copy_in && cl->req_count == 0 && !cl->batch_open))
+			return STEP_DONE;
 		if (conn_backed_up(&cl->be->conn))
 			return STEP_WAIT;
 		backend_send(cl->be, m->raw, m->raw_len, 0);
 		if (m->type != 'd') {
-			cl->copy_in = false;
-			cl->dec.phase = PGW_PH_READY;
+			if (cl->copy_in) {
+				cl->copy_in = false;
+				cl->dec.phase = PGW_PH_READY;
+			} else {
+				cl->copy_ends_early++;
+				ext_copy_ended_early(cl);
+			}
 		}
 		return STEP_DONE;
 	case 'X':

@@ -59,6 +59,7 @@ typedef enum pend_kind {
 	PEND_OWN_PARSE, /* the gateway's: preparing a statement of the session */
 	PEND_OWN_CLOSE, /* the gateway's: evicting a statement, or the unnamed one */
 	PEND_LOCAL,	/* answered by the gateway: ParseComplete or CloseComplete */
+	PEND_COPY_END,	/* no answer: the client ended a COPY before it began */
 } pend_kind;
 
 /* What to take back when the server never runs the message (an error). */
@@ -109,6 +110,7 @@ struct client {
 	bool pinned;	    /* session state lives on be: keep it */
 	bool blocked;	    /* reading stopped until the server side catches up */
 	bool copy_in;	    /* the client is sending COPY data */
+	uint16_t copy_ends_early; /* CopyDone/Fail sent before the server's CopyInResponse */
 	bool in_block;	    /* inside a transaction block, as the server last said */
 	bool force_resync;  /* a RESET left be unlike the session */
 	bool sync_wait;	    /* nothing goes to be until its role is set up */

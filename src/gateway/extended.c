@@ -83,9 +83,11 @@ static void pq_remove_at(client *cl, uint32_t i)
 static void emit_locals(client *cl)
 {
 	pend *p;
-	while ((p = pq_head(cl)) && p->kind == PEND_LOCAL) {
-		uint8_t m[5] = {p->local_type, 0, 0, 0, 4};
-		conn_write(&cl->conn, m, sizeof m);
+	while ((p = pq_head(cl)) && (p->kind == PEND_LOCAL || p->kind == PEND_COPY_END)) {
+		if (p->kind == PEND_LOCAL) {
+			uint8_t m[5] = {p->local_type, 0, 0, 0, 4};
+			conn_write(&cl->conn, m, sizeof m);
+		}
 		pq_pop(cl);
 	}
 }
@@ -235,11 +237,20 @@ static bool ends_answer(const pend *p, uint8_t type)
  * behind the Execute (libpq sends one), so none of them is answered. */
 static void copy_in_started(client *cl)
 {
+	bool removed = false;
 	while (cl->pq_count > 1 && pq_at(cl, 1)->kind == PEND_SYNC) {
 		undo(cl, pq_at(cl, 1));
 		pq_remove_at(cl, 1);
-		cl->batch_open = true; /* the server still waits for a Sync */
+		removed = true;
 	}
+	if (!removed)
+		return;
+	/* Unless the client sent one after ending the COPY, the server still
+	 * waits for a Sync. */
+	cl->batch_open = true;
+	for (uint32_t i = 1; i < cl->pq_count; i++)
+		if (pq_at(cl, i)->kind == PEND_SYNC)
+			cl->batch_open = false;
 }
 
 ext_action ext_server_message(client *cl, pgw_msg *m)
@@ -774,6 +785,12 @@ client_step ext_client_message(client *cl, const pgw_msg *m)
 	send_raw(cl, m);
 	push_simple(cl, (pend_kind)kinds[m->type], NULL, 0);
 	return STEP_DONE;
+}
+
+void ext_copy_ended_early(client *cl)
+{
+	if (pq_push(cl, PEND_COPY_END))
+		emit_locals(cl);
 }
 
 void ext_expect_request(client *cl, bool function, uint32_t seq)

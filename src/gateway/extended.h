@@ -19,6 +19,9 @@
 
 /* A client's Parse, Bind, Describe, Execute, Close, Sync or Flush. */
 client_step ext_client_message(client *cl, const pgw_msg *m);
+/* The client ended a COPY (CopyDone, CopyFail) before the server started it:
+ * the Syncs it sends later are answered. */
+void ext_copy_ended_early(client *cl);
 /* A Query or FunctionCall (request seq) went to the server. */
 void ext_expect_request(client *cl, bool function, uint32_t seq);
 

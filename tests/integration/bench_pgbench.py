@@ -120,8 +120,8 @@ log_disconnections = 0
         return harness.Endpoint("pgbouncer", self.port, self.socket_dir, "pgbouncer")
 
 
-def run_pgbench(ep, args):
-    argv = [harness.PGBENCH, "-n", "-M", args.mode, "-c", str(args.clients), "-j", str(args.threads),
+def run_pgbench(ep, args, mode):
+    argv = [harness.PGBENCH, "-n", "-M", mode, "-c", str(args.clients), "-j", str(args.threads),
             "-T", str(args.duration)]
     if args.select_only:
         argv.append("-S")
@@ -137,9 +137,43 @@ def run_pgbench(ep, args):
     return float(m.group(1)), None
 
 
+def bench_mode(args, mode, eps, order):
+    """Interleaved rounds of one query mode; the median tps per target."""
+    print("\n# pgbench -n -M %s %s-c %d -j %d -T %d, %d rounds, interleaved %s"
+          % (mode, "-S " if args.select_only else "", args.clients, args.threads,
+             args.duration, args.rounds, " -> ".join(order)), flush=True)
+    tps = {t: [] for t in order}
+    errs = {t: [] for t in order}
+    for rnd in range(1, args.rounds + 1):
+        for t in order:
+            ep = eps.get(t)
+            if ep is None:
+                continue
+            if not ep.alive():
+                errs[t].append("process died")
+                print("round %d  %-9s  DIED" % (rnd, t), flush=True)
+                continue
+            v, err = run_pgbench(ep, args, mode)
+            if v is None:
+                errs[t].append(err)
+                print("round %d  %-9s  FAILED: %s" % (rnd, t, err), flush=True)
+            else:
+                tps[t].append(v)
+                print("round %d  %-9s  %10.1f tps" % (rnd, t, v), flush=True)
+    med = {t: statistics.median(v) for t, v in tps.items() if v}
+    print("median tps (%s, -c %d, pool %d):" % (mode, args.clients, args.pool_size))
+    for t in order:
+        if t in med:
+            print("  %-9s  %10.1f" % (t, med[t]))
+        else:
+            why = errs[t][0] if errs[t] else ("not available" if t not in eps else "no result")
+            print("  %-9s  n/a (%s)" % (t, why))
+    return med, errs
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--mode", default="simple", choices=["simple", "extended", "prepared"])
+    ap.add_argument("--mode", default="all", choices=["simple", "extended", "prepared", "all"])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--clients", type=int, default=16)
@@ -186,46 +220,33 @@ def main():
                 ver = pgbouncer_version(binary)
                 print("# pgbouncer %d.%d: pool_mode=transaction default_pool_size=%d"
                       % (ver + (args.pool_size,)))
-                if args.mode == "prepared" and ver < (1, 21):
+                if args.mode in ("prepared", "all") and ver < (1, 21):
                     print("# note: PgBouncer < 1.21 cannot do -M prepared in transaction mode")
             else:
                 print("# pgbouncer: not installed (apt-get install pgbouncer); skipped")
         order = [t for t in ("direct", "gateway", "pgbouncer") if t in targets]
-        print("# pgbench -n -M %s %s-c %d -j %d -T %d, %d rounds, interleaved %s"
-              % (args.mode, "-S " if args.select_only else "", args.clients, args.threads,
-                 args.duration, args.rounds, " -> ".join(order)), flush=True)
-        tps = {t: [] for t in order}
-        errs = {t: [] for t in order}
-        for rnd in range(1, args.rounds + 1):
-            for t in order:
-                ep = eps.get(t)
-                if ep is None:
-                    continue
-                if not ep.alive():
-                    errs[t].append("process died")
-                    print("round %d  %-9s  DIED" % (rnd, t), flush=True)
-                    continue
-                v, err = run_pgbench(ep, args)
-                if v is None:
-                    errs[t].append(err)
-                    print("round %d  %-9s  FAILED: %s" % (rnd, t, err), flush=True)
-                else:
-                    tps[t].append(v)
-                    print("round %d  %-9s  %10.1f tps" % (rnd, t, v), flush=True)
-        med = {t: statistics.median(v) for t, v in tps.items() if v}
-        print("\nmedian tps (%s, -c %d, pool %d):" % (args.mode, args.clients, args.pool_size))
-        for t in order:
-            if t in med:
-                print("  %-9s  %10.1f" % (t, med[t]))
-            else:
-                why = errs[t][0] if errs[t] else ("not available" if t not in eps else "no result")
-                print("  %-9s  n/a (%s)" % (t, why))
+        modes = ["simple", "extended", "prepared"] if args.mode == "all" else [args.mode]
+        summary = []
+        failed = False
+        for mode in modes:
+            med, errs = bench_mode(args, mode, eps, order)
+            summary.append((mode, med, errs))
+            failed |= any(errs[t] for t in order if t in eps and t != "pgbouncer")
+        print("\nsummary (%s-c %d -j %d, pool %d, median of %d rounds):"
+              % ("-S " if args.select_only else "TPC-B ", args.clients, args.threads,
+                 args.pool_size, args.rounds))
+        print("  %-9s %11s %11s %11s %15s %18s" % ("mode", "direct", "gateway", "pgbouncer",
+                                                  "gateway/direct", "gateway/pgbouncer"))
+        for mode, med, errs in summary:
+            def cell(t):
+                return "%11.1f" % med[t] if t in med else "%11s" % "n/a"
 
-        def ratio(a, b):
-            return "%.3f" % (med[a] / med[b]) if a in med and b in med and med[b] else "n/a"
-        print("gateway/direct     %s" % ratio("gateway", "direct"))
-        print("gateway/pgbouncer  %s" % ratio("gateway", "pgbouncer"))
-        return 1 if any(errs[t] for t in order if t in eps and t != "pgbouncer") else 0
+            def ratio(a, b):
+                return ("%.3f" % (med[a] / med[b])) if a in med and b in med and med[b] else "n/a"
+            print("  %-9s %s %s %s %15s %18s" % (mode, cell("direct"), cell("gateway"),
+                                                 cell("pgbouncer"), ratio("gateway", "direct"),
+                                                 ratio("gateway", "pgbouncer")))
+        return 1 if failed else 0
     finally:
         if bouncer:
             bouncer.stop()

@@ -172,6 +172,23 @@ def sc_copy(c, perturb):
     return out
 
 
+def sc_copy_data_before_response(c, perturb):
+    """The data sent right behind the COPY, before CopyInResponse (asyncpg
+    does this), in both protocols."""
+    out = [run(c, query("TRUNCATE ext_c")),
+           run(c, query("COPY ext_c FROM STDIN"), copy_data(b"50\tfifty\n"), copy_done())]
+    out.append(run(c, query("COPY ext_c FROM STDIN"), copy_data(b"51\tx\n"), copy_fail("no"),
+                   query("SELECT count(*) FROM ext_c"), count=2))
+    out.append(run(c, parse("", "COPY ext_c FROM STDIN"), bind("", ""), execute(""), sync(),
+                   copy_data(b"52\tfifty-two\n"), copy_done(), sync()))
+    out.append(run(c, parse("", "COPY ext_c FROM STDIN"), bind("", ""), execute(""),
+                   copy_data(b"53\tx\n"), copy_done(), sync(), query("SELECT count(*) FROM ext_c"),
+                   count=2))
+    perturb()
+    out.append(run(c, query("SELECT count(*) FROM ext_c")))
+    return out
+
+
 def sc_copy_interrupted(c, perturb):
     """A message PostgreSQL does not allow inside COPY FROM STDIN: the
     connection ends (its protocol synchronization is lost)."""
