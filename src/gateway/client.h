@@ -68,6 +68,7 @@ typedef enum pend_undo {
 	UNDO_ADDED,   /* a Parse added stmt to the session */
 	UNDO_UNNAMED, /* a Parse made stmt the unnamed statement */
 	UNDO_CLOSED,  /* a Close took stmt out of the session */
+	UNDO_DROPPED_UNNAMED, /* a Query dropped stmt, the unnamed statement */
 } pend_undo;
 
 typedef struct pend {
@@ -136,6 +137,9 @@ struct client {
 	bool batch_failed; /* an error in the implicit transaction open */
 	bool pq_finish;	   /* the message being relayed ends the head's answer */
 	bool pq_blocked;   /* reading paused until the server answers more */
+	/* Entries with an undo pushed and settled (answered or undone), and
+	 * how many had been pushed at the last Sync. */
+	uint32_t undo_pushed, undo_settled, settle_mark;
 };
 
 /* For extended.c. */

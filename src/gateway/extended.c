@@ -62,8 +62,25 @@ static void pend_release(pend *p)
 	p->stmt = NULL;
 }
 
+/* A message that changes the session's statements: until the server has
+ * answered it, it may yet not have happened (an error before it). */
+static void set_undo(client *cl, pend *p, pend_undo kind)
+{
+	p->undo = (uint8_t)kind;
+	if (kind != UNDO_NONE)
+		cl->undo_pushed++;
+}
+
+/* Are changes of an earlier batch still unanswered? */
+static bool unsettled(const client *cl)
+{
+	return (int32_t)(cl->settle_mark - cl->undo_settled) > 0;
+}
+
 static void pq_pop(client *cl)
 {
+	if (pq_head(cl)->undo != UNDO_NONE)
+		cl->undo_settled++;
 	pend_release(pq_head(cl));
 	cl->pq_head = (cl->pq_head + 1) & (cl->pq_cap - 1);
 	cl->pq_count--;
@@ -121,9 +138,15 @@ static void undo(client *cl, pend *p)
 		if (!prep_find(&cl->prep, s->name, s->name_len) && prep_insert(&cl->prep, s) != 0)
 			log_warning("client %u: out of memory restoring a statement", cl->conn_id);
 		break;
+	case UNDO_DROPPED_UNNAMED:
+		if (!cl->prep.unnamed)
+			prep_set_unnamed(&cl->prep, s);
+		break;
 	default:
 		break;
 	}
+	if (p->undo != UNDO_NONE)
+		cl->undo_settled++;
 	p->undo = UNDO_NONE;
 	if (p->kind == PEND_PARSE || p->kind == PEND_OWN_PARSE)
 		forget_server_statement(cl, p->stmt_id);
@@ -135,15 +158,19 @@ static void undo(client *cl, pend *p)
 }
 
 /* An error ended the head's answer: the server skips what follows up to
- * the next Sync, and so does the gateway. */
-static void skip_to_sync(client *cl)
+ * the next Sync, and so does the gateway. What the failed message and the
+ * skipped ones did to the session is taken back, the last first (a Close
+ * then a Parse of the same name, say). */
+static void fail_to_sync(client *cl)
 {
-	pend *p;
-	while ((p = pq_head(cl)) && p->kind != PEND_SYNC) {
-		undo(cl, p);
+	uint32_t n = 1;
+	while (n < cl->pq_count && pq_at(cl, n)->kind != PEND_SYNC)
+		n++;
+	for (uint32_t i = n; i-- > 0;)
+		undo(cl, pq_at(cl, i));
+	for (uint32_t i = 0; i < n; i++)
 		pq_pop(cl);
-	}
-	if (!p)
+	if (!cl->pq_count)
 		cl->ext_skip = true; /* the Sync is still to come */
 	cl->batch_failed = true;
 }
@@ -267,9 +294,7 @@ ext_action ext_server_message(client *cl, pgw_msg *m)
 		/* The failing message's effects are taken back; an own Parse
 		 * failing is the failure of the client's message it served. */
 		write_error(cl, m, p);
-		undo(cl, p);
-		pq_pop(cl);
-		skip_to_sync(cl);
+		fail_to_sync(cl);
 		cl->pq_finish = false;
 		return EXT_WRITTEN;
 	}
@@ -308,7 +333,7 @@ void ext_after_message(client *cl)
 		pq_pop(cl);
 	}
 	emit_locals(cl);
-	if (cl->pq_blocked && cl->pq_count < PQ_LOW) {
+	if (cl->pq_blocked && cl->pq_count < PQ_LOW && !unsettled(cl)) {
 		cl->pq_blocked = false;
 		client_unblock(cl);
 	}
@@ -384,7 +409,7 @@ static void push_local(client *cl, uint8_t type, pend_undo undo_kind, prep_stmt 
 		return;
 	}
 	p->local_type = type;
-	p->undo = (uint8_t)undo_kind;
+	set_undo(cl, p, undo_kind);
 	p->stmt = prep_ref(s);
 	emit_locals(cl);
 }
@@ -522,7 +547,7 @@ static client_step on_parse(client *cl, const pgw_msg *m)
 		cl->be->unnamed_uid = s->uid;
 		pend *p = pq_push(cl, PEND_PARSE);
 		if (p) {
-			p->undo = UNDO_UNNAMED;
+			set_undo(cl, p, UNDO_UNNAMED);
 			p->stmt = prep_ref(s);
 		}
 		return STEP_DONE;
@@ -579,7 +604,7 @@ static client_step on_parse(client *cl, const pgw_msg *m)
 		prep_unref(s);
 		return STEP_WAIT;
 	}
-	p->undo = UNDO_ADDED;
+	set_undo(cl, p, UNDO_ADDED);
 	p->stmt = s; /* the reference from prep_new */
 	if (cached) {
 		/* Held already, but a Parse must still be judged in the
@@ -693,6 +718,7 @@ static client_step on_sync(client *cl, const pgw_msg *m)
 		p->seq = r->seq;
 	cl->batch_open = false;
 	cl->ext_skip = false;
+	cl->settle_mark = cl->undo_pushed;
 	return STEP_DONE;
 }
 
@@ -741,6 +767,13 @@ client_step ext_client_message(client *cl, const pgw_msg *m)
 	if (m->type == 'H') {
 		send_raw(cl, m);
 		return STEP_DONE;
+	}
+	if (unsettled(cl) && m->type != 'E') {
+		/* An earlier batch changed the session's statements and may yet
+		 * fail before it did: what this message means depends on it.
+		 * (Within one batch an error skips the rest anyway.) */
+		cl->pq_blocked = true;
+		return STEP_WAIT;
 	}
 	cl->batch_open = true;
 	pgw_msg msg = *m;
@@ -798,8 +831,15 @@ void ext_expect_request(client *cl, bool function, uint32_t seq)
 	pend *p = pq_push(cl, function ? PEND_FUNCTION : PEND_QUERY);
 	if (p)
 		p->seq = seq;
-	if (!function)
-		prep_set_unnamed(&cl->prep, NULL); /* a simple Query drops it */
+	if (!function && cl->prep.unnamed) {
+		/* A simple Query drops the unnamed statement, unless an error
+		 * before it makes the server skip it. */
+		if (p) {
+			p->stmt = prep_ref(cl->prep.unnamed);
+			set_undo(cl, p, UNDO_DROPPED_UNNAMED);
+		}
+		prep_set_unnamed(&cl->prep, NULL);
+	}
 }
 
 void ext_server_statements_dropped(client *cl)

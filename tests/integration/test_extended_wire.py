@@ -274,6 +274,72 @@ def sc_long_pipeline(c, perturb):
     return [len(got), rows[:3], rows[-3:], got[-1]]
 
 
+# ---- random pipelines: the same seeded sequence of messages, valid or not,
+# directly and through the gateway
+
+RANDOM_QUERIES = ["SELECT $1::int", "SELECT 1/$1::int", "SELECT g FROM generate_series(1, 3) g",
+                  "SELEC bad", "", "SELECT $1::text, $2::int", "INSERT INTO ext_t VALUES (7)",
+                  "SET application_name = 'random'", "SELECT current_setting('application_name')"]
+RANDOM_VALUES = ["0", "1", "x", None]
+
+
+def random_batch(rng):
+    msgs = []
+    for _ in range(rng.randint(1, 12)):
+        op = rng.random()
+        stmt = rng.choice(["", "", "r1", "r2", "r3"])
+        portal = rng.choice(["", "", "p1"])
+        if op < 0.25:
+            msgs.append(parse(stmt, rng.choice(RANDOM_QUERIES),
+                              [INT4] if rng.random() < 0.3 else []))
+        elif op < 0.5:
+            msgs.append(bind(portal, stmt, [rng.choice(RANDOM_VALUES)
+                                            for _ in range(rng.randint(0, 2))]))
+        elif op < 0.6:
+            msgs.append(describe(rng.choice("SP"), rng.choice([stmt, portal])))
+        elif op < 0.8:
+            msgs.append(execute(portal, rng.choice([0, 0, 1, 2])))
+        elif op < 0.87:
+            msgs.append(close(rng.choice("SP"), rng.choice([stmt, portal])))
+        elif op < 0.92:
+            msgs.append(sync())
+        elif op < 0.96:
+            msgs.append(query(rng.choice(["SELECT 1", "BEGIN", "COMMIT", "ROLLBACK",
+                                          "DEALLOCATE r1", "DEALLOCATE ALL"])))
+        else:
+            msgs.append(flush())
+    # A Sync, then a query no error can skip or fail, marks the end of the
+    # answers.
+    msgs += [sync(), query("ROLLBACK; SELECT 'end of batch'")]
+    return msgs
+
+
+def until_marker(c):
+    got = []
+    while True:
+        got += c.until()
+        if any(t == b"D" and b"end of batch" in body for t, body in got[-4:]):
+            return normalise(got)
+
+
+def make_random(seed):
+    def scenario(c, perturb):
+        import random
+        rng = random.Random(seed)
+        out = []
+        for _ in range(8):
+            c.send(*random_batch(rng))
+            out.append(until_marker(c))
+            out.append(run(c, query("ROLLBACK")))
+            perturb()
+        return out
+    return scenario
+
+
+for _seed in range(24):
+    globals()["sc_random_%02d" % _seed] = make_random(_seed)
+
+
 SCENARIOS = sorted(k for k in globals() if k.startswith("sc_"))
 
 
