@@ -1017,21 +1017,26 @@ static step forward(client *cl, const pgw_msg *m, request_kind kind)
 	    conn_backed_up(&be->conn))
 		return STEP_WAIT;
 	request *r = req_push(cl, kind);
+	bool drops = false;
 	if (kind == REQ_QUERY) {
 		pgw_msg q = *m;
 		pgw_error err;
 		if (pgw_decode_msg_body(&q, &err) == PGW_OK)
 			track_query(cl, r, &q.body.query.query);
 		be->unnamed_uid = 0; /* a simple Query drops the unnamed statement */
+		for (uint16_t i = 0; i < r->neffects; i++)
+			if (r->effects[i].kind == STMT_DISCARD_ALL || r->effects[i].kind == STMT_DEALLOCATE)
+				drops = true;
 	}
 	backend_send(be, m->raw, m->raw_len, 1);
-	ext_expect_request(cl, kind == REQ_FUNCTION, r->seq);
+	ext_expect_request(cl, kind == REQ_FUNCTION, r->seq, drops);
 	return STEP_DONE;
 }
 
 /* DEALLOCATE of a statement the session made with Parse: answered here,
- * since the server connection holds it under another name, if at all. */
-static bool local_deallocate(client *cl, const pgw_msg *m)
+ * since the server connection holds it under another name, if at all.
+ * False: not such a statement, the server answers it. */
+static bool local_deallocate(client *cl, const pgw_msg *m, step *out)
 {
 	pgw_msg q = *m;
 	pgw_error err;
@@ -1062,24 +1067,32 @@ static bool local_deallocate(client *cl, const pgw_msg *m)
 		for (size_t k = 0; k < idlen && n + 1 < sizeof name; k++)
 			name[n++] = (char)(id[k] >= 'A' && id[k] <= 'Z' ? id[k] + 32 : id[k]);
 	}
-	if (!prep_find(&cl->prep, name, n))
+	if (cl->ext_skip || !prep_find(&cl->prep, name, n))
 		return false;
-	/* Only with nothing in flight, so the answer is in its place and the
-	 * transaction's state known (in a failed one the server refuses). */
-	if (cl->req_count || cl->pq_count || cl->batch_open || cl->ext_skip || cl->txn_status == 'E')
+	/* Answered once all before it is, so the answer is in its place and
+	 * the transaction's state known (in a failed one the server refuses). */
+	if (ext_wait_for_answers(cl)) {
+		*out = STEP_WAIT;
+		return true;
+	}
+	if (cl->txn_status == 'E')
 		return false;
 	prep_unref(prep_remove(&cl->prep, name, n));
+	prep_set_unnamed(&cl->prep, NULL); /* as any simple Query does */
 	static const uint8_t done[16] = {'C', 0, 0, 0, 15, 'D', 'E', 'A', 'L', 'L', 'O', 'C', 'A', 'T', 'E', 0};
 	conn_write(&cl->conn, done, sizeof done);
 	send_ready(cl, cl->txn_status);
+	*out = STEP_DONE;
 	return true;
 }
 
 static step on_ready_message(client *cl, const pgw_msg *m)
 {
 	switch (m->type) {
-	case 'Q':
-		return local_deallocate(cl, m) ? STEP_DONE : forward(cl, m, REQ_QUERY);
+	case 'Q': {
+		step st;
+		return local_deallocate(cl, m, &st) ? st : forward(cl, m, REQ_QUERY);
+	}
 	case 'F':
 		return forward(cl, m, REQ_FUNCTION);
 	case 'P':

@@ -76,10 +76,12 @@ typedef struct pend {
 	uint8_t undo;
 	uint8_t local_type; /* PEND_LOCAL: the message type answered */
 	bool duplicate;	    /* its error stands for 42P05: stmt's name is taken */
+	bool settles;	    /* it changes the session's statements: see unsettled() */
 	uint32_t stmt_id;   /* the server statement named in the message, or 0 */
 	uint32_t seq;	    /* PEND_SYNC/QUERY/FUNCTION: the request */
 	prep_stmt *stmt;    /* the session's statement it concerns (a reference):
 			     * errors naming the server's statement get its name */
+	prep_stmt *prev;    /* UNDO_UNNAMED: the unnamed statement it replaced */
 } pend;
 
 typedef enum client_step { STEP_DONE, STEP_WAIT, STEP_CLOSED } client_step;

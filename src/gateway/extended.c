@@ -59,16 +59,25 @@ static pend *pq_push(client *cl, pend_kind kind)
 static void pend_release(pend *p)
 {
 	prep_unref(p->stmt);
-	p->stmt = NULL;
+	prep_unref(p->prev);
+	p->stmt = p->prev = NULL;
 }
 
 /* A message that changes the session's statements: until the server has
  * answered it, it may yet not have happened (an error before it). */
+static void mark_settles(client *cl, pend *p)
+{
+	if (!p->settles) {
+		p->settles = true;
+		cl->undo_pushed++;
+	}
+}
+
 static void set_undo(client *cl, pend *p, pend_undo kind)
 {
 	p->undo = (uint8_t)kind;
 	if (kind != UNDO_NONE)
-		cl->undo_pushed++;
+		mark_settles(cl, p);
 }
 
 /* Are changes of an earlier batch still unanswered? */
@@ -79,7 +88,7 @@ static bool unsettled(const client *cl)
 
 static void pq_pop(client *cl)
 {
-	if (pq_head(cl)->undo != UNDO_NONE)
+	if (pq_head(cl)->settles)
 		cl->undo_settled++;
 	pend_release(pq_head(cl));
 	cl->pq_head = (cl->pq_head + 1) & (cl->pq_cap - 1);
@@ -120,9 +129,9 @@ static void forget_server_statement(client *cl, uint32_t id)
 		stmtcache_remove(&cl->be->stmts, e);
 }
 
-/* The server never ran p's message, or it failed: the session is as if
- * the client had not sent it. */
-static void undo(client *cl, pend *p)
+/* The server skipped p's message, or it failed: the session is as if the
+ * client had not sent it, but for what a failed message did first. */
+static void undo(client *cl, pend *p, bool failed)
 {
 	prep_stmt *s = p->stmt;
 	switch (p->undo) {
@@ -131,8 +140,12 @@ static void undo(client *cl, pend *p)
 			prep_unref(prep_remove(&cl->prep, s->name, s->name_len));
 		break;
 	case UNDO_UNNAMED:
+		/* A Parse of the unnamed statement drops the previous one
+		 * before anything can fail. */
 		if (cl->prep.unnamed == s)
-			prep_set_unnamed(&cl->prep, NULL);
+			prep_set_unnamed(&cl->prep, failed ? NULL : p->prev);
+		if (cl->be && cl->be->unnamed_uid == s->uid)
+			cl->be->unnamed_uid = 0; /* what the server holds is unknown */
 		break;
 	case UNDO_CLOSED:
 		if (!prep_find(&cl->prep, s->name, s->name_len) && prep_insert(&cl->prep, s) != 0)
@@ -145,8 +158,9 @@ static void undo(client *cl, pend *p)
 	default:
 		break;
 	}
-	if (p->undo != UNDO_NONE)
+	if (p->settles)
 		cl->undo_settled++;
+	p->settles = false;
 	p->undo = UNDO_NONE;
 	if (p->kind == PEND_PARSE || p->kind == PEND_OWN_PARSE)
 		forget_server_statement(cl, p->stmt_id);
@@ -167,7 +181,7 @@ static void fail_to_sync(client *cl)
 	while (n < cl->pq_count && pq_at(cl, n)->kind != PEND_SYNC)
 		n++;
 	for (uint32_t i = n; i-- > 0;)
-		undo(cl, pq_at(cl, i));
+		undo(cl, pq_at(cl, i), i == 0);
 	for (uint32_t i = 0; i < n; i++)
 		pq_pop(cl);
 	if (!cl->pq_count)
@@ -266,7 +280,7 @@ static void copy_in_started(client *cl)
 {
 	bool removed = false;
 	while (cl->pq_count > 1 && pq_at(cl, 1)->kind == PEND_SYNC) {
-		undo(cl, pq_at(cl, 1));
+		undo(cl, pq_at(cl, 1), false);
 		pq_remove_at(cl, 1);
 		removed = true;
 	}
@@ -461,6 +475,8 @@ static uint32_t prepare_on_server(client *cl, prep_stmt *s)
 		stmtcache_remove(c, e);
 		return 0;
 	}
+	/* Until it is answered, the statement may not be there after all. */
+	mark_settles(cl, pq_at(cl, cl->pq_count - 1));
 	char name[STMTCACHE_NAME_MAX];
 	size_t n = stmtcache_name(e->id, name);
 	send_parse(cl, name, n, &s->key);
@@ -535,10 +551,13 @@ static client_step on_parse(client *cl, const pgw_msg *m)
 	size_t key_len = (size_t)(m->raw + m->raw_len - key);
 	if (ps->name.len == 0) {
 		prep_stmt *s = cl->prep.unnamed;
+		prep_stmt *prev = prep_ref(cl->prep.unnamed);
 		if (!s || s->key.len != key_len || memcmp(s->key.bytes, key, key_len) != 0) {
 			s = prep_new("", 0, key, key_len);
-			if (!s)
+			if (!s) {
+				prep_unref(prev);
 				return STEP_WAIT;
+			}
 			classify(s);
 			prep_set_unnamed(&cl->prep, s);
 			prep_unref(s);
@@ -549,6 +568,9 @@ static client_step on_parse(client *cl, const pgw_msg *m)
 		if (p) {
 			set_undo(cl, p, UNDO_UNNAMED);
 			p->stmt = prep_ref(s);
+			p->prev = prev;
+		} else {
+			prep_unref(prev);
 		}
 		return STEP_DONE;
 	}
@@ -613,6 +635,7 @@ static client_step on_parse(client *cl, const pgw_msg *m)
 		cl->be->unnamed_uid = 0;
 	} else {
 		p->stmt_id = e->id;
+		mark_settles(cl, p);
 		char sname[STMTCACHE_NAME_MAX];
 		size_t n = stmtcache_name(e->id, sname);
 		send_parse(cl, sname, n, &s->key);
@@ -820,17 +843,35 @@ client_step ext_client_message(client *cl, const pgw_msg *m)
 	return STEP_DONE;
 }
 
+bool ext_wait_for_answers(client *cl)
+{
+	if (!cl->pq_count && !cl->req_count)
+		return false;
+	if (cl->batch_open && cl->be) {
+		static const uint8_t flush[5] = {'H', 0, 0, 0, 4};
+		conn_write(&cl->be->conn, flush, sizeof flush);
+	}
+	cl->pq_blocked = true;
+	return true;
+}
+
 void ext_copy_ended_early(client *cl)
 {
 	if (pq_push(cl, PEND_COPY_END))
 		emit_locals(cl);
 }
 
-void ext_expect_request(client *cl, bool function, uint32_t seq)
+void ext_expect_request(client *cl, bool function, uint32_t seq, bool drops_statements)
 {
 	pend *p = pq_push(cl, function ? PEND_FUNCTION : PEND_QUERY);
 	if (p)
 		p->seq = seq;
+	if (p && drops_statements) {
+		/* The session's statements go when it completes: what comes
+		 * behind it waits for that. */
+		mark_settles(cl, p);
+		cl->settle_mark = cl->undo_pushed;
+	}
 	if (!function && cl->prep.unnamed) {
 		/* A simple Query drops the unnamed statement, unless an error
 		 * before it makes the server skip it. */

@@ -22,8 +22,13 @@ client_step ext_client_message(client *cl, const pgw_msg *m);
 /* The client ended a COPY (CopyDone, CopyFail) before the server started it:
  * the Syncs it sends later are answered. */
 void ext_copy_ended_early(client *cl);
-/* A Query or FunctionCall (request seq) went to the server. */
-void ext_expect_request(client *cl, bool function, uint32_t seq);
+/* A Query or FunctionCall (request seq) went to the server; a Query that
+ * drops every prepared statement (DEALLOCATE ALL, DISCARD ALL) holds back
+ * the statement messages behind it until it is answered. */
+void ext_expect_request(client *cl, bool function, uint32_t seq, bool drops_statements);
+/* Before the gateway answers a Query itself: true (the caller waits) while
+ * answers to what the client sent before are outstanding. */
+bool ext_wait_for_answers(client *cl);
 
 typedef enum ext_action {
 	EXT_RELAY,    /* the caller passes the message on as it is */
