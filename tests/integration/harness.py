@@ -436,6 +436,7 @@ class Env:
         self.tmp = tempfile.mkdtemp(prefix="pgw-it.")
         os.chmod(self.tmp, 0o755)
         self.pg = PgServer(self.tmp, max_connections=max_connections, extra_conf=pg_extra_conf)
+        self.shutdown_problems = []
         self.direct = None
         self._gateways = {}
         self._gwprocs = []
@@ -469,9 +470,24 @@ class Env:
         self.closed = True
         for gw in self._gwprocs:
             try:
-                gw.stop()
+                rc = gw.stop()
             except Exception as e:  # pragma: no cover
                 log("stopping gateway %s: %s" % (gw.name, e))
+                continue
+            # A sanitizer report (a leak is found only at exit) or an
+            # unclean exit is a failure of the run, not just a log line.
+            try:
+                with open(gw.logfile, errors="replace") as f:
+                    text = f.read()
+            except OSError:
+                text = ""
+            at = min([i for i in (text.find("Sanitizer"), text.find("runtime error:")) if i >= 0],
+                     default=-1)
+            if rc != 0 or at >= 0:
+                self.shutdown_problems.append(
+                    "gateway %s: exit status %s%s" % (gw.name, rc,
+                                                      "\n" + text[max(0, at - 200):at + 4000]
+                                                      if at >= 0 else ""))
         try:
             self.pg.stop()
         finally:

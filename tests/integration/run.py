@@ -190,6 +190,9 @@ def main():
         return 2
     npass = len(result.passed)
     nfail = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    for problem in env.shutdown_problems:
+        print("FAIL    at shutdown: %s" % problem)
+        nfail += 1
     nskip = len(result.skipped)
     if interrupted:
         nfail = max(nfail, 1)

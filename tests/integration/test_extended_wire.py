@@ -337,7 +337,7 @@ def make_random(seed):
 
 
 # More with PGW_RANDOM_SEEDS=N (CI runs the default).
-for _seed in range(int(os.environ.get("PGW_RANDOM_SEEDS", "24"))):
+for _seed in range(int(os.environ.get("PGW_RANDOM_SEEDS", "60"))):
     globals()["sc_random_%02d" % _seed] = make_random(_seed)
 
 
