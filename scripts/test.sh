@@ -94,7 +94,11 @@ ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
 	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 	PGW_GATEWAY="$root/build-asan/multigateway" /usr/bin/python3 tests/integration/run.py
 
-# ---- 5. fuzzing
+# ---- 5. conformance: PostgreSQL's own suites directly and through the gateway
+step "conformance (tests/conformance/run.sh, gateway from build/)"
+PGW_GATEWAY="$root/build/multigateway" bash tests/conformance/run.sh
+
+# ---- 6. fuzzing
 step "scripts/fuzz.sh $fuzz_seconds"
 bash scripts/fuzz.sh "$fuzz_seconds"
 

@@ -62,6 +62,8 @@ need_pkgs=()
 [ -x "$PG_REGRESS" ] || need_pkgs+=("postgresql-client-15=$PGVER")
 [ -f /usr/include/postgresql/15/server/postgres.h ] || need_pkgs+=("postgresql-server-dev-15=$PGVER")
 command -v gcc >/dev/null || need_pkgs+=(gcc libc6-dev)
+# libpq_pipeline builds against the installed libpq
+[ -f /usr/include/postgresql/libpq-fe.h ] || need_pkgs+=(libpq-dev)
 command -v dpkg-source >/dev/null || need_pkgs+=(dpkg-dev)
 command -v python3 >/dev/null || need_pkgs+=(python3)
 command -v runuser >/dev/null || need_pkgs+=(util-linux)
@@ -259,6 +261,20 @@ if [ "$DO_GATEWAY" = 1 ]; then
   kill -0 "$GW_PID" 2>/dev/null || log "WARNING: the gateway died during the run (see results/gateway/gateway.log)"
 fi
 
+# ---------------------------------------------------------------- libpq_pipeline
+# libpq's own pipeline-mode test program, its traces compared byte for byte
+lpp_args=()
+[ "$DO_DIRECT" = 1 ] && lpp_args+=(--endpoint "direct=$PGPORT_")
+[ "$DO_GATEWAY" = 1 ] && lpp_args+=(--endpoint "gateway=$GWPORT")
+log "libpq_pipeline (${lpp_args[*]})"
+mkdir -p "$WORK/lpp"
+set +e
+timeout -k 10 600 "$PY" "$HERE/libpq_pipeline.py" --src "$SRCDIR/src/test/modules/libpq_pipeline" \
+  --work "$WORK/lpp" --out "$WORK/libpq_pipeline.json" --direct-port "$PGPORT_" "${lpp_args[@]}"
+lpp_rc=$?
+set -e
+[ "$lpp_rc" = 0 ] || log "WARNING: libpq_pipeline runner exit $lpp_rc"
+
 # ---------------------------------------------------------------- results
 rm -rf "$RESULTS"; mkdir -p "$RESULTS"
 cp "$WORK/postgres.log" "$RESULTS/" 2>/dev/null || true
@@ -270,9 +286,11 @@ for side in direct gateway; do
   done
 done
 [ -f "$WORK/gateway.log" ] && cp "$WORK/gateway.log" "$RESULTS/gateway/" 2>/dev/null || true
+[ -f "$WORK/libpq_pipeline.json" ] && cp "$WORK/libpq_pipeline.json" "$RESULTS/"
 
 args=(--results "$RESULTS" --schedule "$WORK/schedule" --skipped "$WORK/skipped.txt"
-      --baseline "$HERE/baseline.json" --pg-version "$PGVER" --total-seconds $(( $(now) - T_START )))
+      --baseline "$HERE/baseline.json" --pg-version "$PGVER" --total-seconds $(( $(now) - T_START ))
+      --extra-suite "libpq_pipeline=$RESULTS/libpq_pipeline.json")
 [ "$UPDATE_BASELINE" = 1 ] && args+=(--update-baseline)
 set +e
 "$PY" "$HERE/summarize.py" "${args[@]}"

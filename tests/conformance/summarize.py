@@ -114,7 +114,15 @@ def main():
     ap.add_argument("--pg-version", default="")
     ap.add_argument("--total-seconds", type=int, default=None)
     ap.add_argument("--update-baseline", action="store_true")
+    ap.add_argument("--extra-suite", action="append", default=[],
+                    help="NAME=FILE: another suite's results, {side: {passed, failed, skipped, "
+                         "failed_tests}}")
     a = ap.parse_args()
+    extra = {}
+    for spec in a.extra_suite:
+        name, path = spec.split("=", 1)
+        if os.path.exists(path):
+            extra[name] = json.load(open(path))
 
     skipped = [l.strip() for l in open(a.skipped) if l.strip()]
     tests = schedule_tests(a.schedule)
@@ -133,7 +141,13 @@ def main():
     print("%-*s | %-30s | %-30s" % (w, "suite", "direct passed/failed/skipped", "gateway passed/failed/skipped"))
     print("%s-+-%s-+-%s" % ("-" * w, "-" * 30, "-" * 30))
     print("%-*s | %-30s | %-30s" % (w, SUITE, fmt(d), fmt(g)))
+    for name, res in sorted(extra.items()):
+        print("%-*s | %-30s | %-30s" % (w, name, fmt(res.get("direct")), fmt(res.get("gateway"))))
     print()
+    for name, res in sorted(extra.items()):
+        for side in SIDES:
+            for t, why in sorted((res.get(side) or {}).get("reasons", {}).items()):
+                print("%-8s %s %s: %s" % (side, name, t, why))
     for s in SIDES:
         if sides[s]:
             print("%-8s pg_regress %4s s, exit %s; failed: %s" % (
@@ -169,6 +183,7 @@ def main():
     for s in SIDES:
         if sides[s]:
             summary[s] = {k: v for k, v in sides[s].items() if k != "status"}
+    summary["suites"] = extra
     with open(os.path.join(a.results, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2, sort_keys=True)
         f.write("\n")
@@ -185,6 +200,10 @@ def main():
             "direct": {k: d[k] for k in ("passed", "failed", "skipped", "failed_tests")},
             "gateway": {k: g[k] for k in ("passed", "failed", "skipped", "failed_tests")},
             "gateway_only_failures": [i["test"] for i in gateway_only],
+            "suites": {name: {side: {k: res[side][k] for k in ("passed", "failed", "skipped",
+                                                               "failed_tests")}
+                              for side in SIDES if res.get(side)}
+                       for name, res in extra.items()},
         }
         with open(a.baseline, "w") as f:
             json.dump(base, f, indent=2, sort_keys=True)
@@ -197,25 +216,36 @@ def main():
         return 0
     base = json.load(open(a.baseline))
     bad = []
-    if d:
-        if d["failed"] > base["direct"]["failed"]:
-            new = sorted(set(d["failed_tests"]) - set(base["direct"]["failed_tests"]))
-            bad.append("direct run fails %d tests, baseline %d (new: %s)" % (
-                d["failed"], base["direct"]["failed"], " ".join(new) or "-"))
-    if g:
-        if g["passed"] < base["gateway"]["passed"]:
-            new = sorted(set(g["failed_tests"]) - set(base["gateway"]["failed_tests"]))
-            bad.append("gateway passes %d tests, baseline %d (newly failing: %s)" % (
-                g["passed"], base["gateway"]["passed"], " ".join(new) or "-"))
-        elif g["passed"] > base["gateway"]["passed"]:
-            print("gateway passes %d tests, more than the baseline's %d: consider --update-baseline" % (
-                g["passed"], base["gateway"]["passed"]))
+    # Each suite: the direct run may not fail more than the baseline's, and
+    # no test that passes directly may fail through the gateway unless the
+    # baseline lists it (a count alone would let a new failure hide behind
+    # a flaky test that happened to pass).
+    suites = [(SUITE, d, g, base)] + [(name, res.get("direct"), res.get("gateway"),
+                                       base.get("suites", {}).get(name))
+                                      for name, res in sorted(extra.items())]
+    for name, sd, sg, sb in suites:
+        if sb is None:
+            print("%s: not in the baseline: consider --update-baseline" % name)
+            continue
+        if sd and sd["failed"] > sb["direct"]["failed"]:
+            new = sorted(set(sd["failed_tests"]) - set(sb["direct"]["failed_tests"]))
+            bad.append("%s: direct run fails %d tests, baseline %d (new: %s)" % (
+                name, sd["failed"], sb["direct"]["failed"], " ".join(new) or "-"))
+        if sg:
+            direct_failed = set(sd["failed_tests"]) if sd else set()
+            new = sorted(set(sg["failed_tests"]) - set(sb["gateway"]["failed_tests"]) - direct_failed)
+            if new:
+                bad.append("%s: newly failing through the gateway: %s (passes %d, baseline %d)" % (
+                    name, " ".join(new), sg["passed"], sb["gateway"]["passed"]))
+            elif sg["passed"] > sb["gateway"]["passed"]:
+                print("%s: gateway passes %d tests, more than the baseline's %d: consider "
+                      "--update-baseline" % (name, sg["passed"], sb["gateway"]["passed"]))
     if bad:
         for b in bad:
             print("REGRESSION: " + b)
         return 1
-    print("baseline check: ok (baseline direct %s, gateway %s)" % (
-        fmt(base["direct"]), fmt(base["gateway"])))
+    print("baseline check: ok (%s: baseline direct %s, gateway %s)" % (
+        SUITE, fmt(base["direct"]), fmt(base["gateway"])))
     return 0
 
 
