@@ -727,6 +727,12 @@ static void finish_login(client *cl)
 			{(const uint8_t *)be->params[i].value, (uint32_t)strlen(be->params[i].value)}};
 		pgw_encode_parameter_status(w, &ps);
 	}
+	/* In session mode the client keeps this server connection for life:
+	 * it is told its real pid, so pg_backend_pid() and the pid in
+	 * pg_stat_activity or pg_locks agree with what it was told (tools such
+	 * as isolationtester rely on that). */
+	if (cl->gw->gw->cfg.mode == POOL_MODE_SESSION)
+		cl->pid = be->pid;
 	pgw_backend_key_data kd = {cl->pid, {cl->key, cl->key_len}};
 	pgw_encode_backend_key_data(w, &kd);
 	conn_wrote(&cl->conn);
@@ -887,7 +893,7 @@ void client_auth_ok(client *cl)
 }
 
 typedef struct cancel_task {
-	uint32_t conn_id;
+	int32_t pid;
 	uint8_t key[256];
 	size_t key_len;
 } cancel_task;
@@ -895,33 +901,36 @@ typedef struct cancel_task {
 static void run_cancel(worker *w, void *arg)
 {
 	cancel_task *t = arg;
-	client_cancel((gw_worker *)w, t->conn_id, t->key, t->key_len);
+	client_cancel((gw_worker *)w, t->pid, t->key, t->key_len);
 	free(t);
 }
 
 static void on_cancel_request(client *cl, const pgw_cancel_request *cr)
 {
 	gateway *gw = cl->gw->gw;
-	uint32_t pid = (uint32_t)cr->pid;
-	int index = (int)(pid >> 24);
-	if (index < gw->nworkers) {
+	/* A pid of the gateway's own names the worker; in session mode the
+	 * client was given its server connection's pid, so every worker looks. */
+	int first = 0, last = gw->nworkers - 1;
+	if (gw->cfg.mode != POOL_MODE_SESSION)
+		first = last = (int)((uint32_t)cr->pid >> 24);
+	for (int i = first; i <= last && i < gw->nworkers; i++) {
 		cancel_task *t = malloc(sizeof *t);
-		if (t) {
-			t->conn_id = pid & 0xffffff;
-			t->key_len = cr->key.len;
-			memcpy(t->key, cr->key.ptr, cr->key.len);
-			if (worker_post(&gw->workers[index].w, run_cancel, t) != 0)
-				free(t);
-		}
+		if (!t)
+			break;
+		t->pid = cr->pid;
+		t->key_len = cr->key.len;
+		memcpy(t->key, cr->key.ptr, cr->key.len);
+		if (worker_post(&gw->workers[i].w, run_cancel, t) != 0)
+			free(t);
 	}
 	/* PostgreSQL answers a cancel request with nothing but a close. */
 	client_close(cl);
 }
 
-void client_cancel(gw_worker *gw, uint32_t conn_id, const uint8_t *key, size_t key_len)
+void client_cancel(gw_worker *gw, int32_t pid, const uint8_t *key, size_t key_len)
 {
 	for (client *cl = gw->clients; cl; cl = cl->next) {
-		if (cl->conn_id != conn_id)
+		if (cl->pid != pid || cl->state != CL_READY)
 			continue;
 		/* Constant time: a wrong key learns nothing from the timing. */
 		uint8_t diff = key_len != cl->key_len;

@@ -135,10 +135,11 @@ fi
 WORK=$(mktemp -d /tmp/pgw-conformance.XXXXXX)
 chmod 755 "$WORK"
 PG_PID_FILE=$WORK/pgdata/postmaster.pid
-GW_PID=
+GW_PID= GW_PID2=
 cleanup() {
   set +e
   if [ -n "$GW_PID" ]; then kill "$GW_PID" 2>/dev/null; wait "$GW_PID" 2>/dev/null; fi
+  if [ -n "$GW_PID2" ]; then kill "$GW_PID2" 2>/dev/null; wait "$GW_PID2" 2>/dev/null; fi
   if [ -f "$PG_PID_FILE" ]; then
     runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pgdata" -m immediate -w stop >/dev/null 2>&1
   fi
@@ -241,6 +242,15 @@ run_side() {
   return 0
 }
 
+# wait_listening PORT PID LOG: until a gateway accepts, or die with its log
+wait_listening() {
+  for _ in $(seq 100); do
+    "$PY" -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null && return 0
+    kill -0 "$2" 2>/dev/null || { cat "$3" >&2; die "gateway exited"; }
+    sleep 0.1
+  done
+}
+
 if [ "$DO_DIRECT" = 1 ]; then
   run_side direct "$PGPORT_"
 fi
@@ -252,11 +262,7 @@ if [ "$DO_GATEWAY" = 1 ]; then
   "$GATEWAY" --listen "127.0.0.1:$GWPORT" --backend "host=127.0.0.1 port=$PGPORT_" \
     --pool-size "$POOL_SIZE" ${PGW_GATEWAY_ARGS:-} >"$WORK/gateway.log" 2>&1 &
   GW_PID=$!
-  for _ in $(seq 100); do
-    "$PY" -c "import socket,sys; socket.create_connection(('127.0.0.1',$GWPORT),0.2)" 2>/dev/null && break
-    kill -0 "$GW_PID" 2>/dev/null || { cat "$WORK/gateway.log" >&2; die "gateway exited"; }
-    sleep 0.1
-  done
+  wait_listening "$GWPORT" "$GW_PID" "$WORK/gateway.log"
   run_side gateway "$GWPORT"
   kill -0 "$GW_PID" 2>/dev/null || log "WARNING: the gateway died during the run (see results/gateway/gateway.log)"
 fi
@@ -275,6 +281,31 @@ lpp_rc=$?
 set -e
 [ "$lpp_rc" = 0 ] || log "WARNING: libpq_pipeline runner exit $lpp_rc"
 
+# ---------------------------------------------------------------- isolation
+# Concurrent sessions need a server connection each for their whole life:
+# through a second gateway in session mode.
+iso_args=()
+[ "$DO_DIRECT" = 1 ] && iso_args+=(--endpoint "direct=$PGPORT_")
+if [ "$DO_GATEWAY" = 1 ]; then
+  GWPORT2=$(free_port)
+  log "starting gateway $GATEWAY in session mode on 127.0.0.1:$GWPORT2"
+  # shellcheck disable=SC2086
+  "$GATEWAY" --listen "127.0.0.1:$GWPORT2" --backend "host=127.0.0.1 port=$PGPORT_" \
+    --pool-mode session --pool-size "$POOL_SIZE" ${PGW_GATEWAY_ARGS:-} >"$WORK/gateway-session.log" 2>&1 &
+  GW_PID2=$!
+  wait_listening "$GWPORT2" "$GW_PID2" "$WORK/gateway-session.log"
+  iso_args+=(--endpoint "gateway=$GWPORT2")
+fi
+log "isolation (${iso_args[*]})"
+mkdir -p "$WORK/isolation"
+set +e
+"$PY" "$HERE/isolation.py" --src "$SRCDIR/src/test/isolation" --work "$WORK/isolation" \
+  --out "$WORK/isolation.json" --timeout "$RUN_TIMEOUT" "${iso_args[@]}"
+iso_rc=$?
+set -e
+[ "$iso_rc" = 0 ] || log "WARNING: isolation runner exit $iso_rc"
+if [ -n "$GW_PID2" ]; then kill "$GW_PID2" 2>/dev/null; wait "$GW_PID2" 2>/dev/null || true; GW_PID2=; fi
+
 # ---------------------------------------------------------------- results
 rm -rf "$RESULTS"; mkdir -p "$RESULTS"
 cp "$WORK/postgres.log" "$RESULTS/" 2>/dev/null || true
@@ -287,10 +318,17 @@ for side in direct gateway; do
 done
 [ -f "$WORK/gateway.log" ] && cp "$WORK/gateway.log" "$RESULTS/gateway/" 2>/dev/null || true
 [ -f "$WORK/libpq_pipeline.json" ] && cp "$WORK/libpq_pipeline.json" "$RESULTS/"
+[ -f "$WORK/isolation.json" ] && cp "$WORK/isolation.json" "$RESULTS/"
+for side in direct gateway; do
+  [ -f "$WORK/isolation/$side/regression.diffs" ] && mkdir -p "$RESULTS/isolation-$side" &&
+    cp "$WORK/isolation/$side/regression.diffs" "$RESULTS/isolation-$side/"
+done
+[ -f "$WORK/gateway-session.log" ] && cp "$WORK/gateway-session.log" "$RESULTS/" || true
 
 args=(--results "$RESULTS" --schedule "$WORK/schedule" --skipped "$WORK/skipped.txt"
       --baseline "$HERE/baseline.json" --pg-version "$PGVER" --total-seconds $(( $(now) - T_START ))
-      --extra-suite "libpq_pipeline=$RESULTS/libpq_pipeline.json")
+      --extra-suite "libpq_pipeline=$RESULTS/libpq_pipeline.json"
+      --extra-suite "isolation=$RESULTS/isolation.json")
 [ "$UPDATE_BASELINE" = 1 ] && args+=(--update-baseline)
 set +e
 "$PY" "$HERE/summarize.py" "${args[@]}"

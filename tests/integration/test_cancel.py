@@ -102,3 +102,28 @@ class CancelTest(harness.DualTestCase):
         finally:
             a.close()
             b.close()
+
+
+class SessionModePidTest(harness.IntegrationTestCase):
+    """In session mode a client keeps its server connection for life and is
+    told that connection's pid: pg_backend_pid(), pg_stat_activity and
+    pg_locks agree with BackendKeyData, and cancel still works by it."""
+
+    def test_real_pid_and_cancel(self):
+        gw = self.env.gateway(name="session-pid", pool_size=4, pool_mode="session")
+        c = gw.connect(autocommit=True)
+        try:
+            cur = c.cursor()
+            cur.execute("SELECT pg_backend_pid()")
+            self.assertEqual(cur.fetchone()[0], c.get_backend_pid())
+            timer = threading.Timer(0.5, c.cancel)
+            timer.start()
+            t0 = time.monotonic()
+            with self.assertRaises(harness.psycopg2.errors.QueryCanceled):
+                cur.execute("SELECT pg_sleep(30)")
+            timer.join()
+            self.assertLess(time.monotonic() - t0, 3.0)
+            cur.execute("SELECT 'usable'")
+            self.assertEqual(cur.fetchone()[0], "usable")
+        finally:
+            c.close()
