@@ -839,8 +839,6 @@ static void on_startup_message(client *cl, const pgw_msg *m)
 				ulen += n;
 				nunknown++;
 			}
-		} else {
-			session_add_startup(&cl->sess, name, value);
 		}
 	}
 	/* Protocol 3.0 and 3.2 (3.1 was skipped on purpose and is never
@@ -866,8 +864,18 @@ static void on_startup_message(client *cl, const pgw_msg *m)
 		free(cl->database);
 		cl->database = strdup(cl->user);
 	}
+	/* As in PostgreSQL, the options' -c settings come first and the
+	 * packet's own parameters override them. */
 	if (options && apply_options(cl, options) != 0)
 		return;
+	it = pgw_array_iter(&sm->params);
+	while (pgw_next_pair(&it, &k, &v)) {
+		const char *name = (const char *)k.ptr;
+		if (strcmp(name, "user") != 0 && strcmp(name, "database") != 0 &&
+		    strcmp(name, "options") != 0 && strcmp(name, "replication") != 0 &&
+		    strncmp(name, "_pq_.", 5) != 0)
+			session_add_startup(&cl->sess, name, (const char *)v.ptr);
+	}
 	if (gw->cfg.max_clients > 0 && __atomic_load_n(&gw->total_clients, __ATOMIC_RELAXED) > gw->cfg.max_clients) {
 		fatal(cl, "53300", "sorry, too many clients already");
 		return;

@@ -17,6 +17,18 @@
 #include "common/log.h"
 #include "pooler/pool.h"
 
+/* A CancelRequest on its own connection to the server (backend_cancel). */
+struct cancel_conn {
+	ev_io io;
+	ev_timer timer;
+	struct ev_loop *loop;
+	int fd;
+	backend *be; /* NULL once it is gone */
+	struct cancel_conn *next; /* be's cancels in flight */
+	uint8_t packet[8 + 4 + 256];
+	size_t len;
+};
+
 static void be_on_readable(net_conn *c);
 static void be_on_error(net_conn *c, int err);
 static void be_on_drained(net_conn *c);
@@ -131,6 +143,8 @@ void backend_destroy(backend *be)
 		free(be->params[i].name);
 		free(be->params[i].value);
 	}
+	for (cancel_conn *cc = be->cancels; cc; cc = cc->next)
+		cc->be = NULL;
 	stmtcache_free(&be->stmts);
 	free(be->scram);
 	free(be->login_error);
@@ -532,32 +546,51 @@ void backend_resume(backend *be)
 }
 
 /* A cancel is its own short connection: connect, send 16+ bytes, close. */
-typedef struct cancel_conn {
-	ev_io io;
-	ev_timer timer;
-	struct ev_loop *loop;
-	int fd;
-	uint8_t packet[8 + 4 + 256];
-	size_t len;
-} cancel_conn;
-
+/* The server closes a cancel connection once it has signalled the backend:
+ * until then the backend may not serve anyone else, or the cancel could
+ * land on their query. */
 static void cancel_done(cancel_conn *cc)
 {
 	ev_io_stop(cc->loop, &cc->io);
 	ev_timer_stop(cc->loop, &cc->timer);
 	close(cc->fd);
+	backend *be = cc->be;
+	if (be) {
+		cancel_conn **link = &be->cancels;
+		while (*link != cc)
+			link = &(*link)->next;
+		*link = cc->next;
+		if (!be->cancels && be->orphan)
+			pool_on_orphan_progress(be);
+	}
 	free(cc);
 }
 
-static void cancel_on_write(struct ev_loop *loop, ev_io *io, int revents)
+static void cancel_on_read(struct ev_loop *loop, ev_io *io, int revents)
 {
 	(void)loop;
 	(void)revents;
 	cancel_conn *cc = (cancel_conn *)io;
+	uint8_t buf[64];
+	ssize_t n = recv(cc->fd, buf, sizeof buf, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	cancel_done(cc); /* closed (or refused): the signal went out */
+}
+
+static void cancel_on_write(struct ev_loop *loop, ev_io *io, int revents)
+{
+	(void)revents;
+	cancel_conn *cc = (cancel_conn *)io;
 	ssize_t n = send(cc->fd, cc->packet, cc->len, MSG_NOSIGNAL);
-	if (n != (ssize_t)cc->len)
+	if (n != (ssize_t)cc->len) {
 		log_warning("could not send a cancel request to the server");
-	cancel_done(cc);
+		cancel_done(cc);
+		return;
+	}
+	ev_io_stop(loop, &cc->io);
+	ev_io_init(&cc->io, cancel_on_read, cc->fd, EV_READ);
+	ev_io_start(loop, &cc->io);
 }
 
 static void cancel_on_timeout(struct ev_loop *loop, ev_timer *t, int revents)
@@ -599,6 +632,9 @@ void backend_cancel(backend *be)
 		free(cc);
 		return;
 	}
+	cc->be = be;
+	cc->next = be->cancels;
+	be->cancels = cc;
 	ev_io_init(&cc->io, cancel_on_write, cc->fd, EV_WRITE);
 	ev_io_start(cc->loop, &cc->io);
 	ev_timer_init(&cc->timer, cancel_on_timeout, cfg->connect_timeout, 0);

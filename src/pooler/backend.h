@@ -21,6 +21,7 @@
 
 typedef struct pool pool;
 typedef struct backend backend;
+typedef struct cancel_conn cancel_conn;
 
 typedef enum backend_state {
 	BE_CONNECTING = 0, /* TCP/Unix connect in progress */
@@ -87,6 +88,7 @@ struct backend {
 	const backend_owner_ops *owner_ops;
 	void *owner;
 	bool orphan; /* its holder left; cleaning up before reuse */
+	cancel_conn *cancels; /* cancel requests the server has not yet acted on */
 	bool discard_needed; /* the holder left session state behind */
 	bool cleanup_sent;
 
@@ -114,7 +116,7 @@ void backend_send(backend *be, const void *bytes, size_t n, int requests);
 void backend_send_query(backend *be, const char *sql, size_t len, bool silent);
 static inline bool backend_idle(const backend *be)
 {
-	return be->pending_count == 0 && !be->copy_in;
+	return be->pending_count == 0 && !be->copy_in && !be->cancels;
 }
 static inline bool backend_can_send(const backend *be)
 {
