@@ -270,3 +270,16 @@ class SessionStateTest(harness.DualTestCase):
         finally:
             for c in conns:
                 c.close()
+
+    def test_packet_parameters_override_options(self):
+        """A parameter named both in the startup packet and in its options
+        (-c) gets the packet's value, as PostgreSQL applies the options
+        first (lib/pq sends client_encoding both ways)."""
+        def scenario(tr, connect):
+            c = connect(autocommit=True, application_name="from-packet",
+                        options="-c application_name=from-options -c work_mem=3MB")
+            tr.q(c, "SHOW application_name")
+            tr.q(c, "SHOW work_mem")
+            tr.q(c, "RESET application_name")
+            tr.q(c, "SHOW application_name")
+        self.dual(scenario, gateway=self.pool1(), dbname=STATE_DB)
