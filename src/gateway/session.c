@@ -219,17 +219,6 @@ static void put_literal(char **buf, size_t *len, size_t *cap, const char *v)
 	put(buf, len, cap, "'", 1);
 }
 
-static void put_ident(char **buf, size_t *len, size_t *cap, const char *v)
-{
-	put(buf, len, cap, "\"", 1);
-	for (const char *p = v; *p; p++) {
-		if (*p == '"')
-			put(buf, len, cap, p, 1);
-		put(buf, len, cap, p, 1);
-	}
-	put(buf, len, cap, "\"", 1);
-}
-
 int session_refresh(session *s)
 {
 	if (!s->stale)
@@ -238,14 +227,17 @@ int session_refresh(session *s)
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
 	s->role_changed = false;
-	/* Startup parameters first, then SETs, which override them. */
+	/* Startup parameters first, then SETs, which override them. A
+	 * startup value is the raw setting, as PostgreSQL applies it: for a
+	 * list (search_path "a,b") SET would take one quoted string as one
+	 * element, set_config parses it as the server does at startup. */
 	for (size_t i = 0; i < s->startup.n; i++) {
 		session_entry *e = &s->startup.items[i];
-		put(&buf, &len, &cap, "SET ", 4);
-		put_ident(&buf, &len, &cap, e->name);
-		put(&buf, &len, &cap, " TO ", 4);
+		put(&buf, &len, &cap, "SELECT pg_catalog.set_config(", 29);
+		put_literal(&buf, &len, &cap, e->name);
+		put(&buf, &len, &cap, ", ", 2);
 		put_literal(&buf, &len, &cap, e->text);
-		put(&buf, &len, &cap, ";", 1);
+		put(&buf, &len, &cap, ", false);", 9);
 	}
 	for (size_t i = 0; i < s->sets.n; i++) {
 		session_entry *e = &s->sets.items[i];

@@ -283,3 +283,18 @@ class SessionStateTest(harness.DualTestCase):
             tr.q(c, "RESET application_name")
             tr.q(c, "SHOW application_name")
         self.dual(scenario, gateway=self.pool1(), dbname=STATE_DB)
+
+    def test_list_settings_in_options(self):
+        """A list value in the startup options (search_path=a,b) is a list,
+        as PostgreSQL parses it at startup, not one quoted name."""
+        def scenario(tr, connect):
+            c = connect(autocommit=True,
+                        options="-c search_path=pgw_nowhere,public -c DateStyle=SQL,DMY")
+            tr.q(c, "SHOW search_path")
+            tr.q(c, "SHOW DateStyle")
+            tr.q(c, "DROP TABLE IF EXISTS list_opts; CREATE TABLE list_opts (a int)")
+            tr.q(c, "SELECT schemaname FROM pg_tables WHERE tablename = 'list_opts'")
+            tr.q(c, "DROP TABLE list_opts")
+            d = connect(autocommit=True, options="-c search_path=pgw_nowhere,public")
+            tr.q(d, "SELECT current_setting('search_path')")
+        self.dual(scenario, gateway=self.pool1(), dbname=STATE_DB)
