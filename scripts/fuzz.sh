@@ -25,7 +25,7 @@ build=${PGW_FUZZ_BUILD:-$root/build-fuzz}
 cc=${PGW_FUZZ_CC:-clang}
 max_len=${PGW_FUZZ_MAX_LEN:-16384}
 jobs=${PGW_FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
-read -r -a targets <<<"${PGW_FUZZ_TARGETS:-fuzz_frontend fuzz_backend fuzz_startup fuzz_roundtrip fuzz_stmt fuzz_scram fuzz_scram_server}"
+read -r -a targets <<<"${PGW_FUZZ_TARGETS:-fuzz_frontend fuzz_backend fuzz_startup fuzz_roundtrip fuzz_stmt fuzz_scram fuzz_scram_server fuzz_rpc_frames}"
 
 echo "== fuzz: configuring $build with $cc"
 mkdir -p "$build"

@@ -30,7 +30,7 @@ step() {
 packages=(build-essential cmake ragel python3 libcmocka-dev clang llvm libclang-rt-14-dev
 	pkg-config libev-dev libssl-dev postgresql-15 postgresql-client-15 python3-psycopg2
 	python3-psycopg python3-asyncpg protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
-	python3-protobuf openssl)
+	python3-protobuf openssl libnghttp2-dev python3-grpcio protobuf-compiler-grpc)
 # Node.js and npm come with the machine; Debian's are the fallback.
 if ! command -v npm >/dev/null 2>&1; then
 	packages+=(nodejs npm)
