@@ -129,6 +129,23 @@ static void forget_server_statement(client *cl, uint32_t id)
 		stmtcache_remove(&cl->be->stmts, e);
 }
 
+/*
+ * "cached plan must not change result type": the server statement's result
+ * columns changed (ALTER TABLE) since it was prepared, and it will fail
+ * this way for good. PostgreSQL plans a statement the client prepares
+ * afresh, so the cache must not hand this one out again: it is forgotten
+ * (left on the server until DISCARD ALL or the connection's end).
+ */
+static bool is_stale_plan(const pgw_msg *m)
+{
+	pgw_msg c = *m;
+	pgw_error err;
+	pgw_str code;
+	return pgw_decode_msg_body(&c, &err) == PGW_OK &&
+	       pgw_find_field(&c.body.error_response.fields, 'C', &code) && code.len == 5 &&
+	       memcmp(code.ptr, "0A000", 5) == 0;
+}
+
 /* The server skipped p's message, or it failed: the session is as if the
  * client had not sent it, but for what a failed message did first. */
 static void undo(client *cl, pend *p, bool failed)
@@ -307,6 +324,8 @@ ext_action ext_server_message(client *cl, pgw_msg *m)
 	if (t == 'E' && p->kind != PEND_SYNC && p->kind != PEND_QUERY && p->kind != PEND_FUNCTION) {
 		/* The failing message's effects are taken back; an own Parse
 		 * failing is the failure of the client's message it served. */
+		if (p->kind == PEND_BIND && p->stmt_id && is_stale_plan(m))
+			forget_server_statement(cl, p->stmt_id);
 		write_error(cl, m, p);
 		fail_to_sync(cl);
 		cl->pq_finish = false;

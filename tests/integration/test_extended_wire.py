@@ -234,6 +234,23 @@ def sc_close_and_deallocate(c, perturb):
     return out
 
 
+def sc_result_type_changed(c, perturb):
+    # A statement whose result columns changed fails for good with 0A000;
+    # the same query prepared anew under another name is planned afresh.
+    q = "SELECT * FROM ext_rt WHERE id = $1"
+    out = [run(c, query("CREATE TABLE ext_rt (id int, f1 int, f2 int); "
+                        "INSERT INTO ext_rt VALUES (1, 2, 3)")),
+           run(c, parse("rt1", q), bind("", "rt1", ["1"]), execute(""), sync()),
+           run(c, query("ALTER TABLE ext_rt DROP COLUMN f1")),
+           run(c, bind("", "rt1", ["1"]), execute(""), sync()),
+           run(c, query("DEALLOCATE rt1")),
+           run(c, parse("rt2", q), bind("", "rt2", ["1"]), execute(""), sync())]
+    perturb()
+    out.append(run(c, bind("", "rt2", ["1"]), execute(""), sync()))
+    out.append(run(c, query("DROP TABLE ext_rt")))
+    return out
+
+
 def sc_failed_transaction(c, perturb):
     out = [run(c, parse("t1", "SELECT 1"), sync())]
     out.append(run(c, query("BEGIN")))
