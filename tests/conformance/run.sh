@@ -67,6 +67,20 @@ command -v gcc >/dev/null || need_pkgs+=(gcc libc6-dev)
 command -v dpkg-source >/dev/null || need_pkgs+=(dpkg-dev)
 command -v python3 >/dev/null || need_pkgs+=(python3)
 command -v runuser >/dev/null || need_pkgs+=(util-linux)
+# Go drivers' test suites (go_suites.py): the compiler, the drivers' source
+# packages (their tests ship in them) and what the tests import
+for p in golang-go golang-github-lib-pq-dev golang-github-jackc-pgx-v4-dev \
+         golang-github-jackc-pgconn-dev golang-github-jackc-pgmock-dev \
+         golang-github-masterminds-semver-dev golang-github-stretchr-testify-dev openssl; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need_pkgs+=("$p")
+done
+# npm drivers' test suites (npm_suites.py): Node.js and npm (the machine's,
+# else Debian's), and for node-gyp building libpq's addon a C++ compiler,
+# make and the Node.js headers (libpq-dev is asked for above)
+command -v npm >/dev/null || need_pkgs+=(nodejs npm)
+command -v g++ >/dev/null || need_pkgs+=(g++)
+command -v make >/dev/null || need_pkgs+=(make)
+[ -f /usr/include/node/node.h ] || [ -f /usr/local/include/node/node.h ] || need_pkgs+=(libnode-dev)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing ${need_pkgs[*]}"
   apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
@@ -306,6 +320,54 @@ set -e
 [ "$iso_rc" = 0 ] || log "WARNING: isolation runner exit $iso_rc"
 if [ -n "$GW_PID2" ]; then kill "$GW_PID2" 2>/dev/null; wait "$GW_PID2" 2>/dev/null || true; GW_PID2=; fi
 
+# ---------------------------------------------------------------- npm drivers
+# The libpq native binding's mocha tests and @databases/pg's jest tests, from
+# their npm packages (npm/package-lock.json, npm ci into the cache), directly
+# and through a gateway of their own per suite.
+NPM_SUITES="npm-libpq npm-databases-pg"
+npm_args=(--port "$PGPORT_" --pool-size "$POOL_SIZE" --cache "$CACHE/npm" --work "$WORK/npm"
+          --out-dir "$WORK/npm-out")
+[ "$DO_GATEWAY" = 1 ] && npm_args+=(--gateway "$GATEWAY" "--gateway-args=${PGW_GATEWAY_ARGS:-}")
+[ "$DO_DIRECT" = 1 ] && npm_args+=(--side direct)
+[ "$DO_GATEWAY" = 1 ] && npm_args+=(--side gateway)
+log "npm driver suites"
+set +e
+timeout -k 10 900 "$PY" "$HERE/npm_suites.py" "${npm_args[@]}"
+npm_rc=$?
+set -e
+[ "$npm_rc" = 0 ] || log "WARNING: npm suites runner exit $npm_rc"
+
+# ---------------------------------------------------------------- pgproto
+# pgpool-II's pgproto replays our message scripts (pgproto/*.pgproto)
+# directly and through a gateway it starts; transcripts compared. The
+# direct replay is the reference, so it runs even with --gateway-only.
+pgp_args=(--direct-port "$PGPORT_")
+[ "$DO_GATEWAY" = 1 ] && pgp_args+=(--gateway "$GATEWAY")
+[ "$DO_DIRECT" = 1 ] || pgp_args+=(--no-direct-report)
+log "pgproto (${pgp_args[*]})"
+set +e
+timeout -k 10 300 "$PY" "$HERE/pgproto.py" --work "$WORK/pgproto" --out "$WORK/pgproto.json" \
+  --cache "$CACHE/pgproto" "${pgp_args[@]}"
+pgp_rc=$?
+set -e
+[ "$pgp_rc" = 0 ] || log "WARNING: pgproto runner exit $pgp_rc"
+
+# ---------------------------------------------------------------- Go drivers
+# lib/pq (text and binary parameters), pgx v4 and pgconn: their own tests
+# from Debian's source packages, directly and through a gateway of their
+# own (TLS, hba rules, Unix socket). Runs last: it turns ssl on and adds
+# pg_hba rules for its roles on this PostgreSQL.
+GO_SUITES="go-lib-pq go-lib-pq-binary go-pgconn go-pgx-v4"
+go_args=(--pg-port "$PGPORT_" --pg-socket-dir "$WORK/pgsock" --work "$WORK/go" --out-dir "$WORK/go-out")
+[ "$DO_GATEWAY" = 1 ] && go_args+=(--gateway "$GATEWAY")
+[ "$DO_DIRECT" = 1 ] || go_args+=(--side gateway)
+log "Go driver suites (${go_args[*]})"
+set +e
+timeout -k 10 1200 "$PY" "$HERE/go_suites.py" "${go_args[@]}"
+go_rc=$?
+set -e
+[ "$go_rc" = 0 ] || log "WARNING: Go suites runner exit $go_rc"
+
 # ---------------------------------------------------------------- results
 rm -rf "$RESULTS"; mkdir -p "$RESULTS"
 cp "$WORK/postgres.log" "$RESULTS/" 2>/dev/null || true
@@ -319,6 +381,8 @@ done
 [ -f "$WORK/gateway.log" ] && cp "$WORK/gateway.log" "$RESULTS/gateway/" 2>/dev/null || true
 [ -f "$WORK/libpq_pipeline.json" ] && cp "$WORK/libpq_pipeline.json" "$RESULTS/"
 [ -f "$WORK/isolation.json" ] && cp "$WORK/isolation.json" "$RESULTS/"
+[ -f "$WORK/pgproto.json" ] && cp "$WORK/pgproto.json" "$RESULTS/"
+[ -d "$WORK/pgproto" ] && cp -r "$WORK/pgproto" "$RESULTS/pgproto"
 for side in direct gateway; do
   [ -f "$WORK/isolation/$side/regression.diffs" ] && mkdir -p "$RESULTS/isolation-$side" &&
     cp "$WORK/isolation/$side/regression.diffs" "$RESULTS/isolation-$side/"
@@ -328,8 +392,21 @@ done
 args=(--results "$RESULTS" --schedule "$WORK/schedule" --skipped "$WORK/skipped.txt"
       --baseline "$HERE/baseline.json" --pg-version "$PGVER" --total-seconds $(( $(now) - T_START ))
       --extra-suite "libpq_pipeline=$RESULTS/libpq_pipeline.json"
-      --extra-suite "isolation=$RESULTS/isolation.json")
+      --extra-suite "isolation=$RESULTS/isolation.json"
+      --extra-suite "pgproto=$RESULTS/pgproto.json")
 [ "$UPDATE_BASELINE" = 1 ] && args+=(--update-baseline)
+mkdir -p "$RESULTS/go"
+[ -f "$WORK/go/gateway.log" ] && cp "$WORK/go/gateway.log" "$RESULTS/go/"
+for s in $GO_SUITES; do
+  [ -f "$WORK/go-out/$s.json" ] && cp "$WORK/go-out/$s.json" "$RESULTS/go/"
+  args+=(--extra-suite "$s=$RESULTS/go/$s.json")
+done
+[ -d "$WORK/npm" ] && cp -r "$WORK/npm" "$RESULTS/npm"
+for s in $NPM_SUITES; do
+  mkdir -p "$RESULTS/npm"
+  [ -f "$WORK/npm-out/$s.json" ] && cp "$WORK/npm-out/$s.json" "$RESULTS/npm/"
+  args+=(--extra-suite "$s=$RESULTS/npm/$s.json")
+done
 set +e
 "$PY" "$HERE/summarize.py" "${args[@]}"
 rc=$?
