@@ -5,9 +5,10 @@
 #   scripts/fuzz.sh [SECONDS]
 #
 # Environment: PGW_FUZZ_BUILD (build dir, default build-fuzz),
-# PGW_FUZZ_CC (default clang), PGW_FUZZ_TARGETS (default the four codec
-# targets; any fuzz/CMakeLists.txt target named fuzz_<kind> works),
-# PGW_FUZZ_MAX_LEN (default 16384), PGW_FUZZ_JOBS (build jobs).
+# PGW_FUZZ_CC (default clang), PGW_FUZZ_TARGETS (default every target;
+# any fuzz/CMakeLists.txt target named fuzz_<kind> works),
+# PGW_FUZZ_MAX_LEN (default 16384), PGW_FUZZ_JOBS (build jobs, and how many
+# targets run at once; default the number of cores).
 #
 # Exits non-zero when any target finds a crash, leak, timeout or OOM; the
 # reproducer's path is printed, and the log is kept in the work dir.
@@ -45,12 +46,14 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 work=$build/fuzz-work
-failed=0
-for t in "${targets[@]}"; do
+
+# One target: a fresh corpus from its seeds, then libFuzzer for $secs;
+# its exit status goes to $dir/rc.
+run_target() {
+	local t=$1 kind=${1#fuzz_} dict dir seeds rc=0
 	# fuzz_<kind>: seeds from gen/seeds/<kind>, fuzz/corpus/<kind> and the
-	# committed fuzz/seeds/<kind> (when
-	# they exist), dictionary fuzz/<kind>.dict if there is one, else pgw.dict.
-	kind=${t#fuzz_}
+	# committed fuzz/seeds/<kind> (when they exist), dictionary
+	# fuzz/<kind>.dict if there is one, else pgw.dict.
 	dict=$root/fuzz/$kind.dict
 	[ -f "$dict" ] || dict=$root/fuzz/pgw.dict
 	dir=$work/$t
@@ -61,14 +64,30 @@ for t in "${targets[@]}"; do
 			cp -- "$seeds"/* "$dir/corpus/" 2>/dev/null || true
 		fi
 	done
-	nseeds=$(find "$dir/corpus" -type f | wc -l)
-	log=$dir/log
-	echo "== fuzz: $t for ${secs} s on $nseeds seeds (log: $log)"
-	rc=0
+	echo "== fuzz: $t for ${secs} s on $(find "$dir/corpus" -type f | wc -l) seeds (log: $dir/log)"
 	"$build/fuzz/$t" -max_total_time="$secs" -max_len="$max_len" -dict="$dict" \
 		-timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-		-artifact_prefix="$dir/artifacts/" "$dir/corpus" >"$log" 2>&1 || rc=$?
+		-artifact_prefix="$dir/artifacts/" "$dir/corpus" >"$dir/log" 2>&1 || rc=$?
+	echo "$rc" >"$dir/rc"
+}
 
+# As many targets at once as there are cores: each is one process.
+running=0
+for t in "${targets[@]}"; do
+	if [ "$running" -ge "$jobs" ]; then
+		wait -n || true
+		running=$((running - 1))
+	fi
+	run_target "$t" &
+	running=$((running + 1))
+done
+wait
+
+failed=0
+for t in "${targets[@]}"; do
+	dir=$work/$t
+	log=$dir/log
+	rc=$(cat "$dir/rc" 2>/dev/null || echo 1)
 	runs=$(sed -n 's/^stat::number_of_executed_units: *\([0-9]*\).*/\1/p' "$log" | tail -n 1)
 	took=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -n 1)
 	artifacts=$(find "$dir/artifacts" -type f | sort)
