@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# pgbench.sh - pgbench through multigateway vs PgBouncer vs PostgreSQL directly.
+# pgbench.sh - pgbench through multigateway (embedded pooler and remote
+# multipooler) vs PgBouncer vs PostgreSQL directly.
 #
 # Starts a throwaway PostgreSQL 15 (as the postgres OS user, loopback only),
 # runs `pgbench -i -s $BENCH_SCALE` directly, then starts the gateway
 # (--pool-mode transaction --pool-size $BENCH_POOL_SIZE) and PgBouncer
 # (pool_mode=transaction, default_pool_size=$BENCH_POOL_SIZE, auth_type=trust,
-# loopback + unix socket in the temp dir), and runs interleaved rounds
-#     direct -> gateway -> pgbouncer   (x $BENCH_ROUNDS)
+# loopback + unix socket in the temp dir) and the remote path (multipooler
+# --pool-size $BENCH_POOL_SIZE, a second gateway with --pooler pointing at
+# it), and runs interleaved rounds
+#     direct -> gateway -> pgbouncer -> remote   (x $BENCH_ROUNDS)
 # of `pgbench -n -S -M MODE -c $BENCH_CLIENTS -j $BENCH_THREADS -T $BENCH_SECONDS`
 # for each query mode (simple, extended, prepared). Prints TPS per round and
 # target, the median per target, and a summary table of the medians with the
-# ratios gateway/direct and gateway/pgbouncer. Everything is torn down at exit.
+# ratios gateway/direct, gateway/pgbouncer, remote/gateway and
+# remote/pgbouncer. Everything is torn down at exit.
 #
 # Usage (as root):  bench/pgbench.sh [all|simple|extended|prepared]
 #
@@ -29,13 +33,14 @@
 #   BENCH_SCALE=10         pgbench -i -s
 #   BENCH_WORKERS=         gateway --workers (unset: the gateway's default)
 #   BENCH_TPCB=0           1: TPC-B-like transactions instead of -S
-#   BENCH_TARGETS=direct,gateway,pgbouncer
+#   BENCH_TARGETS=direct,gateway,pgbouncer,remote
 #   PGW_GATEWAY=<repo>/build/multigateway   gateway binary; if it is missing
 #                          the gateway rows say so and the rest still runs
+#   PGW_MULTIPOOLER=<dir of PGW_GATEWAY>/multipooler   for the remote rows
 #
 # Needs Debian packages postgresql-15 and python3-psycopg2; pgbouncer is
-# installed with apt-get if missing. Exit status: 0 ok, 1 a direct/gateway
-# run failed, 2 setup problem.
+# installed with apt-get if missing. Exit status: 0 ok, 1 a direct, gateway
+# or remote run failed, 2 setup problem.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -65,7 +70,7 @@ args=(--mode "$MODE"
       --threads "${BENCH_THREADS:-2}"
       --pool-size "${BENCH_POOL_SIZE:-8}"
       --scale "${BENCH_SCALE:-10}"
-      --targets "${BENCH_TARGETS:-direct,gateway,pgbouncer}")
+      --targets "${BENCH_TARGETS:-direct,gateway,pgbouncer,remote}")
 [ -n "${BENCH_WORKERS:-}" ] && args+=(--workers "$BENCH_WORKERS")
 [ "${BENCH_TPCB:-0}" = 1 ] && args+=(--tpcb)
 

@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "gateway/authquery.h"
 #include "gateway/gateway.h"
+#include "router/topology.h"
 
 #define VERSION "0.1.0"
 
@@ -31,6 +32,11 @@ static const char usage_text[] =
 	"  --backend 'CONNINFO'     the PostgreSQL server: host=H port=P [password=S]\n"
 	"                           [connect_timeout=S]; host may be a socket directory\n"
 	"                           (default 'host=127.0.0.1 port=5432')\n"
+	"  --pooler HOST:PORT       send every database's queries to this multipooler\n"
+	"                           instead of a --backend server (a socket path works too)\n"
+	"  --topology FILE          databases -> multipoolers, one per line:\n"
+	"                           'DATABASE primary|replica HOST:PORT' ('*': any other\n"
+	"                           database); queries go to the database's primary\n"
 	"  --workers N              worker threads (default: the number of cores)\n"
 	"  --pool-size N            server connections per (database, user), all workers\n"
 	"                           together (default 20)\n"
@@ -209,6 +215,8 @@ enum {
 	OPT_TLS_KEY,
 	OPT_TLS_CA,
 	OPT_CONFIG,
+	OPT_POOLER,
+	OPT_TOPOLOGY,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -236,6 +244,8 @@ static const struct option options[] = {
 	{"tls-key", required_argument, NULL, OPT_TLS_KEY},
 	{"tls-ca", required_argument, NULL, OPT_TLS_CA},
 	{"config", required_argument, NULL, OPT_CONFIG},
+	{"pooler", required_argument, NULL, OPT_POOLER},
+	{"topology", required_argument, NULL, OPT_TOPOLOGY},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0},
@@ -308,6 +318,14 @@ static void set_option(gateway_config *cfg, int opt, const char *name, const cha
 	case OPT_AUTH_DATABASE:
 		free(cfg->auth_database);
 		cfg->auth_database = strdup(v);
+		break;
+	case OPT_POOLER:
+		free(cfg->pooler);
+		cfg->pooler = strdup(v);
+		break;
+	case OPT_TOPOLOGY:
+		free(cfg->topology_file);
+		cfg->topology_file = strdup(v);
 		break;
 	case OPT_TLS_CERT:
 		free((char *)cfg->tls.cert_file);
@@ -449,6 +467,18 @@ int main(int argc, char **argv)
 		cfg->unix_port = colon ? atoi(colon + 1) : 6432;
 	}
 	resolve_backend(&cfg->pool);
+	if (cfg->pooler && cfg->topology_file)
+		die("--pooler and --topology exclude each other");
+	if (cfg->pooler) {
+		cfg->topology = topology_single(cfg->pooler);
+		if (!cfg->topology)
+			die("out of memory");
+	} else if (cfg->topology_file) {
+		char err[512];
+		cfg->topology = topology_load_file(cfg->topology_file, err, sizeof err);
+		if (!cfg->topology)
+			die("%s", err);
+	}
 
 	/* Workers inherit a mask without SIGINT/SIGTERM; this thread waits
 	 * for them. */
@@ -482,6 +512,10 @@ int main(int argc, char **argv)
 	free(cfg->auth_file);
 	free(cfg->auth_user);
 	free(cfg->auth_database);
+	free(cfg->pooler);
+	free(cfg->topology_file);
+	if (cfg->topology)
+		cfg->topology->free(cfg->topology);
 	free((char *)cfg->tls.cert_file);
 	free((char *)cfg->tls.key_file);
 	free((char *)cfg->tls.ca_file);

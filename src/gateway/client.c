@@ -18,21 +18,18 @@
 
 #include "common/log.h"
 #include "gateway/extended.h"
+#include "gateway/replication.h"
 #include "router/router.h"
 #include "sql/stmt.h"
 
 #define MAX_STMTS_TRACKED 4096
 
 static void process(client *cl);
-static void client_close(client *cl);
-void client_fatal(client *cl, const char *sqlstate, const char *msg, const char *detail);
-static void send_error_detail(client *cl, const char *severity, const char *sqlstate,
-			      const char *msg, const char *detail);
 
 /* ---- sending errors and notices the way PostgreSQL words them */
 
-static void send_error_detail(client *cl, const char *severity, const char *sqlstate,
-			      const char *msg, const char *detail)
+static void send_error_full(client *cl, const char *severity, const char *sqlstate,
+			    const char *msg, const char *detail, const char *hint)
 {
 	pgw_wbuf *w = conn_wbuf(&cl->conn);
 	size_t at = pgw_w_begin(w, 'E');
@@ -48,9 +45,19 @@ static void send_error_detail(client *cl, const char *severity, const char *sqls
 		pgw_w_u8(w, 'D');
 		pgw_w_cstr(w, detail, strlen(detail));
 	}
+	if (hint) {
+		pgw_w_u8(w, 'H');
+		pgw_w_cstr(w, hint, strlen(hint));
+	}
 	pgw_w_u8(w, 0);
 	pgw_w_end(w, at);
 	conn_wrote(&cl->conn);
+}
+
+static void send_error_detail(client *cl, const char *severity, const char *sqlstate,
+			      const char *msg, const char *detail)
+{
+	send_error_full(cl, severity, sqlstate, msg, detail, NULL);
 }
 
 static void send_error(client *cl, const char *severity, const char *sqlstate, const char *msg)
@@ -348,9 +355,20 @@ static void report_params(client *cl)
 
 /* ---- the server connection */
 
+static void drop_retry(client *cl)
+{
+	free(cl->retry_msg);
+	cl->retry_msg = NULL;
+	cl->retry_len = 0;
+	cl->replay = false;
+}
+
 static void release_backend(client *cl, bool discard)
 {
 	backend *be = cl->be;
+	cl->retry_ok = false;
+	if (!cl->replay)
+		drop_retry(cl);
 	if (!be)
 		return;
 	cl->be = NULL;
@@ -454,6 +472,11 @@ static void on_backend_message(void *owner, backend *be, pgw_msg *m)
 		}
 		return;
 	}
+	/* The server has begun on the client's request: never sent again. */
+	if (cl->retry_msg) {
+		drop_retry(cl);
+		cl->retries = 0;
+	}
 	request *head = req_head(cl);
 	if (head && head->kind == REQ_RESYNC) {
 		/* Only what the client would have seen from its RESET: the
@@ -546,11 +569,59 @@ static void on_backend_message(void *owner, backend *be, pgw_msg *m)
 		after_ready(cl);
 }
 
+/*
+ * A server connection died before the server began on anything of the
+ * client's: it was dead, or dying, when it was taken (terminated while
+ * idle, a restart, idle_session_timeout, a dropped network), since the
+ * pooler's own request in front of the client's is still unanswered. What
+ * the client sent then never ran: it goes again on another connection.
+ */
+static bool retry_elsewhere(client *cl, backend *be)
+{
+	if (cl->state != CL_READY || be->remote || !backend_head_is_own(be) ||
+	    cl->retries >= CLIENT_MAX_RETRIES || cl->txn_status != 'I' || cl->batch_open ||
+	    cl->copy_in || cl->pinned)
+		return false;
+	bool nothing_sent = cl->req_count == 0 && cl->pq_count == 0;
+	bool one_query = cl->req_count == 1 && req_head(cl)->kind == REQ_QUERY && cl->retry_msg &&
+			 cl->pq_count == 1 && cl->pq[cl->pq_head & (cl->pq_cap - 1)].kind == PEND_QUERY;
+	if (!nothing_sent && !one_query)
+		return false;
+	log_info("client %u: server connection %d was gone before it ran anything; %s", cl->conn_id,
+		 be->pid, one_query ? "sending the query again on another" : "taking another");
+	cl->retries++;
+	cl->sync_wait = false;
+	cl->server_fatal = false;
+	if (one_query) {
+		ext_abandon(cl); /* its bookkeeping is made afresh when it goes again */
+		req_pop(cl);
+		cl->replay = true;
+	}
+	/* Carry on from the loop's next turn: the dead connection is still
+	 * being taken apart up the stack. */
+	cl->blocked = true;
+	conn_read_stop(&cl->conn);
+	ev_timer_stop(cl->gw->w.loop, &cl->retry_timer);
+	ev_timer_set(&cl->retry_timer, 0, 0);
+	ev_timer_start(cl->gw->w.loop, &cl->retry_timer);
+	return true;
+}
+
+static void on_retry_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop;
+	(void)revents;
+	client *cl = (client *)((char *)t - offsetof(client, retry_timer));
+	cl->blocked = true;
+	unblock(cl); /* the kept Query goes first (process) */
+}
+
 static void on_backend_lost(void *owner, backend *be, const pgw_error *err)
 {
 	client *cl = owner;
-	(void)be;
 	cl->be = NULL;
+	if (retry_elsewhere(cl, be))
+		return;
 	if (cl->server_fatal) {
 		/* The server said why it ends the session: that is all the
 		 * client hears, as it would directly. */
@@ -582,6 +653,13 @@ static void on_own_error(void *owner, backend *be, pgw_msg *m)
 	if (pgw_decode_msg_body(m, &err) == PGW_OK) {
 		const pgw_array *fields = &m->body.error_response.fields;
 		pgw_str v;
+		/* The server is ending the connection (terminated, shutting
+		 * down): nothing of the session was refused; its loss is
+		 * handled when it closes (on_backend_lost). */
+		if (pgw_find_field(fields, 'V', &v) &&
+		    (strcmp((const char *)v.ptr, "FATAL") == 0 ||
+		     strcmp((const char *)v.ptr, "PANIC") == 0))
+			return;
 		if (pgw_find_field(fields, 'C', &v) && v.len == 5)
 			memcpy(state, v.ptr, 6);
 		if (pgw_find_field(fields, 'M', &v))
@@ -640,8 +718,22 @@ static void take_backend(client *cl, backend *be)
 {
 	cl->be = be;
 	backend_set_owner(be, &client_backend_ops, cl);
-	if (cl->state == CL_READY && session_needs_sync(&cl->sess, be->settings_hash))
+	cl->retry_ok = false;
+	if (cl->state != CL_READY)
+		return;
+	if (session_needs_sync(&cl->sess, be->settings_hash))
 		send_settings(cl, REQ_NONE);
+	/* With nothing of the client's on it yet, a request of the pooler's
+	 * own goes first (the settings, or else a bare Sync, answered by one
+	 * ReadyForQuery): until it is answered the server has not begun on
+	 * the client's, so a connection found dead by then costs the client
+	 * nothing (retry_elsewhere). */
+	if (be->remote || cl->txn_status != 'I' || cl->req_count || cl->pq_count ||
+	    cl->batch_open || cl->pinned)
+		return;
+	if (!be->pending_count)
+		backend_send_own_sync(be);
+	cl->retry_ok = true;
 }
 
 static void on_granted(pool_waiter *wt, backend *be, const pgw_error *err,
@@ -649,6 +741,8 @@ static void on_granted(pool_waiter *wt, backend *be, const pgw_error *err,
 {
 	client *cl = (client *)((char *)wt - offsetof(client, waiter));
 	cl->waiting = false;
+	bool cancel = cl->cancel_pending;
+	cl->cancel_pending = false;
 	if (!be) {
 		if (cl->state == CL_LOGIN) {
 			/* The server refused this user or database: its words. */
@@ -662,6 +756,14 @@ static void on_granted(pool_waiter *wt, backend *be, const pgw_error *err,
 			return;
 		}
 		send_error(cl, "ERROR", err->sqlstate, err->message);
+		if (cl->replay) {
+			/* The kept Query it waited for, sent again, is answered. */
+			drop_retry(cl);
+			cl->retries = 0;
+			send_ready(cl, cl->txn_status);
+			unblock(cl);
+			return;
+		}
 		/* The request never reached a server: answer for it, and drop
 		 * the message that asked for it. In an extended-protocol batch
 		 * the rest of it goes too, up to the Sync answered here. */
@@ -685,6 +787,10 @@ static void on_granted(pool_waiter *wt, backend *be, const pgw_error *err,
 		return;
 	}
 	unblock(cl);
+	/* A cancel for the request that waited: it is on its way to the
+	 * server now, so the cancel follows it there, as it would have. */
+	if (cancel && cl->state != CL_CLOSED && cl->be && cl->req_count > 0)
+		backend_cancel(cl->be);
 }
 
 /* Logged in: set the session up on the server connection it holds. */
@@ -815,6 +921,7 @@ static void on_startup_message(client *cl, const pgw_msg *m)
 	char unknown[512] = "";
 	int nunknown = 0;
 	size_t ulen = 0;
+	repl_mode rmode = REPL_NONE;
 	while (pgw_next_pair(&it, &k, &v)) {
 		const char *name = (const char *)k.ptr, *value = (const char *)v.ptr;
 		if (strcmp(name, "user") == 0) {
@@ -826,9 +933,14 @@ static void on_startup_message(client *cl, const pgw_msg *m)
 		} else if (strcmp(name, "options") == 0) {
 			options = value;
 		} else if (strcmp(name, "replication") == 0) {
-			if (strcmp(value, "false") != 0 && strcmp(value, "off") != 0 &&
-			    strcmp(value, "0") != 0 && strcmp(value, "no") != 0) {
-				fatal(cl, "0A000", "replication connections are not supported by this gateway");
+			if (!repl_parse_mode(value, &rmode)) {
+				char msg[300];
+				snprintf(msg, sizeof msg,
+					 "invalid value for parameter \"replication\": \"%.250s\"", value);
+				send_error_full(cl, "FATAL", "22023", msg, NULL,
+						"Valid values are: \"false\", 0, \"true\", 1, \"database\".");
+				conn_flush_now(&cl->conn);
+				client_close(cl);
 				return;
 			}
 		} else if (strncmp(name, "_pq_.", 5) == 0) {
@@ -882,7 +994,7 @@ static void on_startup_message(client *cl, const pgw_msg *m)
 	}
 	session_refresh(&cl->sess);
 	cl->pooler = router_route(cl->gw, cl->database, cl->user);
-	if (!cl->pooler) {
+	if (!cl->pooler || (rmode != REPL_NONE && repl_init(cl, rmode, &sm->params) != 0)) {
 		fatal(cl, "53200", "out of memory");
 		return;
 	}
@@ -896,6 +1008,10 @@ void client_auth_ok(client *cl)
 	conn_write(&cl->conn, auth_ok, sizeof auth_ok);
 	cl->state = CL_LOGIN;
 	cl->dec.phase = PGW_PH_READY;
+	if (cl->repl) {
+		repl_start(cl); /* a server connection of its own, not the pool's */
+		return;
+	}
 	if (client_ensure_backend(cl))
 		start_login(cl);
 }
@@ -944,8 +1060,16 @@ void client_cancel(gw_worker *gw, int32_t pid, const uint8_t *key, size_t key_le
 		uint8_t diff = key_len != cl->key_len;
 		for (size_t i = 0; i < cl->key_len; i++)
 			diff |= (uint8_t)(cl->key[i] ^ (i < key_len ? key[i] : 0));
-		if (diff == 0 && cl->be && cl->req_count > 0)
+		/* In session mode a client's pid is its server's, which may equal
+		 * a pid the gateway made for another client: the key decides. */
+		if (diff != 0)
+			continue;
+		if (cl->repl)
+			repl_cancel(cl); /* what it runs is the server's to know */
+		else if (cl->be && cl->req_count > 0)
 			backend_cancel(cl->be);
+		else if (cl->waiting && cl->state == CL_READY)
+			cl->cancel_pending = true; /* acted on when it gets one */
 		return;
 	}
 }
@@ -1045,9 +1169,42 @@ static step forward(client *cl, const pgw_msg *m, request_kind kind)
 			if (r->effects[i].kind == STMT_DISCARD_ALL || r->effects[i].kind == STMT_DEALLOCATE)
 				drops = true;
 	}
+	if (m->raw != cl->retry_msg) {
+		/* A new request: kept, to go again, only as the first on a
+		 * connection just taken (see take_backend). */
+		drop_retry(cl);
+		cl->retries = 0;
+		if (cl->retry_ok && kind == REQ_QUERY && cl->req_count == 1 &&
+		    m->raw_len <= CLIENT_RETRY_MAX && (cl->retry_msg = malloc(m->raw_len))) {
+			memcpy(cl->retry_msg, m->raw, m->raw_len);
+			cl->retry_len = m->raw_len;
+		}
+	}
+	cl->retry_ok = false;
 	backend_send(be, m->raw, m->raw_len, 1);
 	ext_expect_request(cl, kind == REQ_FUNCTION, r->seq, drops);
 	return STEP_DONE;
+}
+
+/* The kept Query, again, on another server connection. */
+static step replay_request(client *cl)
+{
+	pgw_decoder d;
+	pgw_decoder_init(&d, PGW_FRONTEND, cl->gw->gw->cfg.max_message);
+	d.phase = PGW_PH_READY;
+	pgw_msg m;
+	size_t used;
+	pgw_error err;
+	if (!cl->retry_msg ||
+	    pgw_frame(&d, cl->retry_msg, cl->retry_len, &m, &used, &err) != PGW_OK) {
+		drop_retry(cl); /* cannot happen: it was framed once already */
+		fatal(cl, "08006", "the server connection was lost; the session cannot go on");
+		return STEP_CLOSED;
+	}
+	step s = forward(cl, &m, REQ_QUERY);
+	if (s == STEP_DONE)
+		cl->replay = false; /* kept until answered, should it die again */
+	return s;
 }
 
 /* DEALLOCATE of a statement the session made with Parse: answered here,
@@ -1105,6 +1262,8 @@ static bool local_deallocate(client *cl, const pgw_msg *m, step *out)
 
 static step on_ready_message(client *cl, const pgw_msg *m)
 {
+	if (m->type != 'Q')
+		cl->retry_ok = false; /* only a simple Query is kept to go again */
 	switch (m->type) {
 	case 'Q': {
 		step st;
@@ -1153,6 +1312,22 @@ static step on_ready_message(client *cl, const pgw_msg *m)
 static void process(client *cl)
 {
 	while (cl->state != CL_CLOSED && !cl->blocked) {
+		if (cl->repl && cl->state == CL_READY) {
+			repl_client_input(cl); /* bytes, relayed as they are */
+			return;
+		}
+		if (cl->replay && cl->state == CL_READY) {
+			/* Sent before it, so it goes again before it. */
+			step s = replay_request(cl);
+			if (s == STEP_CLOSED)
+				return;
+			if (s == STEP_WAIT) {
+				cl->blocked = true;
+				conn_read_stop(&cl->conn);
+				return;
+			}
+			continue;
+		}
 		size_t have = pgw_rbuf_len(&cl->conn.in);
 		if (have == 0)
 			return;
@@ -1267,6 +1442,10 @@ static void on_readable(net_conn *c)
 static void on_drained(net_conn *c)
 {
 	client *cl = c->owner;
+	if (cl->repl) {
+		repl_client_drained(cl);
+		return;
+	}
 	if (cl->be && cl->be->paused)
 		backend_resume(cl->be);
 }
@@ -1317,6 +1496,7 @@ void client_accept(gw_worker *gw, int fd, bool is_unix)
 	cl->key_len = 4;
 	pgw_decoder_init(&cl->dec, PGW_FRONTEND, gw->gw->cfg.max_message);
 	session_init(&cl->sess);
+	ev_timer_init(&cl->retry_timer, on_retry_timer, 0, 0);
 	cl->txn_status = 'I';
 	cl->next = gw->clients;
 	if (gw->clients)
@@ -1330,13 +1510,14 @@ void client_accept(gw_worker *gw, int fd, bool is_unix)
 	conn_read_start(&cl->conn);
 }
 
-static void client_close(client *cl)
+void client_close(client *cl)
 {
 	if (cl->state == CL_CLOSED)
 		return;
 	cl->state = CL_CLOSED;
 	ev_timer_stop(cl->gw->w.loop, &cl->login_timer);
 	client_auth_free(&cl->auth);
+	repl_free(cl);
 	if (cl->waiting)
 		cl->pooler->ops->cancel_wait(cl->pooler, &cl->waiter);
 	/* Whatever it left behind on the server is cleaned up before the
@@ -1357,6 +1538,8 @@ static void client_close(client *cl)
 	__atomic_sub_fetch(&gw->gw->total_clients, 1, __ATOMIC_RELAXED);
 	conn_close(&cl->conn);
 	session_free(&cl->sess);
+	ev_timer_stop(gw->w.loop, &cl->retry_timer);
+	drop_retry(cl);
 	/* Freed when the loop iteration ends: callers up the stack may still
 	 * look at cl->state. */
 	cl->prev = NULL;

@@ -86,6 +86,11 @@ typedef struct pend {
 
 typedef enum client_step { STEP_DONE, STEP_WAIT, STEP_CLOSED } client_step;
 
+/* Times one Query may go again on another server connection. */
+#define CLIENT_MAX_RETRIES 8
+/* ... if it is no longer than this (bytes); a longer one is not kept. */
+#define CLIENT_RETRY_MAX 65536
+
 struct client {
 	net_conn conn; /* first */
 	gw_worker *gw;
@@ -109,6 +114,7 @@ struct client {
 	struct pooler_handle *pooler; /* where the router sends this session */
 	pool_waiter waiter;
 	bool waiting; /* for a server connection */
+	bool cancel_pending; /* a CancelRequest came while it waited */
 	backend *be;
 	bool pinned;	    /* session state lives on be: keep it */
 	bool blocked;	    /* reading stopped until the server side catches up */
@@ -118,6 +124,18 @@ struct client {
 	bool force_resync;  /* a RESET left be unlike the session */
 	bool sync_wait;	    /* nothing goes to be until its role is set up */
 	bool server_fatal;  /* the server sent FATAL: its closing is no surprise */
+	/*
+	 * A Query kept to be sent again should its server connection turn
+	 * out dead before the server began on it (see on_backend_lost):
+	 * only the first request on a connection just taken, outside a
+	 * transaction, behind a request of the pooler's own.
+	 */
+	bool retry_ok;	    /* be was just taken: its first Query may be kept */
+	bool replay;	    /* retry_msg goes again before anything else */
+	uint8_t retries;    /* times the kept Query was sent again */
+	uint8_t *retry_msg;
+	size_t retry_len;
+	ev_timer retry_timer; /* carries on with another connection from the loop */
 	char txn_status;
 	request req[BACKEND_MAX_PENDING];
 	int req_head, req_count;
@@ -142,7 +160,15 @@ struct client {
 	/* Entries with an undo pushed and settled (answered or undone), and
 	 * how many had been pushed at the last Sync. */
 	uint32_t undo_pushed, undo_settled, settle_mark;
+
+	/* A replication connection (replication.c); NULL for the others. */
+	struct repl_conn *repl;
 };
+
+/* Close at once (what is queued for the client is dropped). */
+void client_close(client *cl);
+/* FATAL, then close once it is written. */
+void client_fatal(client *cl, const char *sqlstate, const char *msg, const char *detail);
 
 /* For extended.c. */
 bool client_ensure_backend(client *cl);

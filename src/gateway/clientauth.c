@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "gateway/authquery.h"
 #include "gateway/client.h"
+#include "gateway/replication.h"
 #include "router/router.h"
 
 void client_fatal(client *cl, const char *sqlstate, const char *msg, const char *detail);
@@ -102,7 +103,7 @@ void client_auth_begin(client *cl)
 	if (getpeername(cl->conn.fd, (struct sockaddr *)&ss, &sslen) != 0)
 		sslen = 0;
 	hba_request req = {cl->is_unix, cl->conn.ssl != NULL, (struct sockaddr *)&ss, sslen,
-			   cl->database, cl->user, false};
+			   cl->database, cl->user, cl->repl && cl->repl->mode == REPL_PHYSICAL};
 	hba_match m;
 	hba_check(gw->hba, &req, &m);
 	char msg[512];

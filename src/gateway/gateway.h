@@ -33,6 +33,9 @@ typedef struct gateway_config {
 	char *auth_user;      /* who reads pg_authid for the others; NULL: nobody */
 	char *auth_database;
 	pool_config pool;     /* pool_size here is the total for each (database, user) */
+	char *topology_file;  /* --topology: databases -> multipooler addresses */
+	char *pooler;	      /* --pooler HOST:PORT: every database to one multipooler */
+	struct topology_source *topology; /* set: queries go to multipoolers, not --backend */
 } gateway_config;
 
 typedef struct gateway gateway;
@@ -45,6 +48,7 @@ typedef struct gw_worker {
 	pool_config pool_cfg; /* this worker's share of the pool size */
 	pool *pools;
 	struct pooler_handle *handles; /* the router's, one per (database, user) */
+	struct router_link *links;     /* the router's channels to multipoolers */
 	ev_io listen_io[GW_MAX_LISTEN + 1];
 	int nlisten;
 	client *clients; /* all of this worker's clients */

@@ -18,6 +18,7 @@
 #include "pooler/backend.h"
 #include "pooler/stmtcache.h"
 #include "query.pb-c.h"
+#include "sql/stmt.h"
 
 /* Rows go out in blocks of about this many bytes. */
 #define BLOCK_BYTES (64u * 1024)
@@ -47,6 +48,7 @@ struct mp_job {
 	bool continuing;    /* an Execute of a portal left open before */
 	bool settings_dirty;
 	uint32_t parse_id;  /* a statement this job prepares, until ParseComplete */
+	uint32_t stmt_id;   /* the server statement this job binds */
 	Query__PgDiagnostic *error;
 	int error_status;
 	char *error_text;   /* for errors the pooler makes itself */
@@ -743,6 +745,17 @@ static void job_on_message(void *owner, backend *be, pgw_msg *m)
 			send_sync(j);
 		break;
 	}
+	case 'n':
+		/* NoData for an include_describe: an empty result still tells
+		 * the caller that Bind succeeded (its rows, if any, follow). */
+		if (j->kind == MPX_PORTAL) {
+			Multipoolerservice__PortalStreamExecuteRequest *pr = (void *)j->req;
+			if (pr->portal_options && pr->portal_options->include_describe) {
+				Query__QueryResult r = QUERY__QUERY_RESULT__INIT;
+				send_result(j, &r, NULL);
+			}
+		}
+		break;
 	case 's': /* PortalSuspended: the portal stays open for the next call */
 		flush_block(j, NULL);
 		j->suspended = true;
@@ -755,6 +768,17 @@ static void job_on_message(void *owner, backend *be, pgw_msg *m)
 		if (streaming(j))
 			flush_block(j, NULL);
 		note_error(j, m);
+		if (j->stmt_id && j->error && j->error->code && j->error->message &&
+		    strcmp(j->error->code, "0A000") == 0 &&
+		    strcmp(j->error->message, "cached plan must not change result type") == 0) {
+			/* The server statement fails this way for good: the
+			 * query prepared again is planned afresh, as in
+			 * PostgreSQL (left on the server until DISCARD ALL). */
+			stmtcache_entry *e = stmtcache_find_id(&j->be->stmts, j->stmt_id);
+			if (e)
+				stmtcache_remove(&j->be->stmts, e);
+			j->stmt_id = 0;
+		}
 		if (j->parse_id) {
 			stmtcache_entry *e = stmtcache_find_id(&j->be->stmts, j->parse_id);
 			if (e && !e->ready)
@@ -1091,6 +1115,7 @@ static int ensure_prepared(mp_job *j, pgw_wbuf *w, const Query__PreparedStatemen
 	if (e) {
 		free(key);
 		stmtcache_name(e->id, name);
+		j->stmt_id = e->id;
 		return 0;
 	}
 	int max = j->mw->pool_cfg.max_prepared > 0 ? j->mw->pool_cfg.max_prepared : 250;
@@ -1114,6 +1139,7 @@ static int ensure_prepared(mp_job *j, pgw_wbuf *w, const Query__PreparedStatemen
 	stmtcache_name(e->id, name);
 	w_parse(w, name, key, klen);
 	j->parse_id = e->id;
+	j->stmt_id = e->id;
 	free(key);
 	return 0;
 }
@@ -1193,6 +1219,14 @@ static int build_extended(mp_job *j, pgw_wbuf *w)
 			if (w_bind(w, po, sname) != 0)
 				return -1;
 			w_describe(w, 'P', portal_name);
+			if (portal_name[0]) {
+				/* Describe leaves no portal behind (a Sync
+				 * would not close it in a transaction block). */
+				size_t at = pgw_w_begin(w, 'C');
+				pgw_w_u8(w, 'P');
+				pgw_w_cstr(w, portal_name, strlen(portal_name));
+				pgw_w_end(w, at);
+			}
 		} else {
 			w_describe(w, 'S', sname);
 		}
@@ -1212,6 +1246,21 @@ static int build_extended(mp_job *j, pgw_wbuf *w)
 	}
 	pgw_encode_sync(w);
 	return 1;
+}
+
+/* DISCARD ALL or DEALLOCATE ALL in a caller's SQL drops the server
+ * statements this connection's cache names: it must forget them too, or
+ * the next use fails with 26000. */
+static bool drops_statements(const char *sql)
+{
+	stmt_info info[64];
+	size_t n = stmt_classify(sql, strlen(sql), info, 64);
+	if (n > 64)
+		return true; /* too many to look at: forget, to be safe */
+	for (size_t i = 0; i < n; i++)
+		if (info[i].kind == STMT_DISCARD_ALL || info[i].kind == STMT_DEALLOCATE)
+			return true;
+	return false;
 }
 
 static void job_run(mp_job *j)
@@ -1252,6 +1301,8 @@ static void job_run(mp_job *j)
 	default:
 		if (may_change_settings(j->sql))
 			j->settings_dirty = true;
+		if (drops_statements(j->sql))
+			stmtcache_clear(&be->stmts);
 		backend_send_query(be, j->sql, strlen(j->sql), false);
 		break;
 	}

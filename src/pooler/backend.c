@@ -16,6 +16,7 @@
 #include "auth/scram.h"
 #include "common/log.h"
 #include "pooler/pool.h"
+#include "pooler/remote_backend.h"
 
 /* A CancelRequest on its own connection to the server (backend_cancel). */
 struct cancel_conn {
@@ -47,6 +48,17 @@ static void be_lost(backend *be, const pgw_error *err)
 	ev_timer_stop(be->conn.w->loop, &be->timer);
 	ev_io_stop(be->conn.w->loop, &be->connect_io);
 	conn_close(&be->conn);
+	if (be->dedicated) {
+		/* No pool to tell: the holder hears it, and the connection goes. */
+		const backend_owner_ops *ops = be->owner_ops;
+		void *owner = be->owner;
+		be->owner_ops = NULL;
+		be->owner = NULL;
+		if (ops)
+			ops->on_lost(owner, be, err);
+		backend_destroy(be);
+		return;
+	}
 	if (was != BE_READY) {
 		pool_on_failed(be, err);
 		return;
@@ -111,6 +123,24 @@ backend *backend_connect(pool *p)
 	be->created = be->last_used = ev_now(p->w->loop);
 	pgw_decoder_init(&be->dec, PGW_BACKEND, 0);
 
+	if (cfg->remote) {
+		/* A multipooler's connection: the socket is a translator's end,
+		 * connected at once; the login is answered by the translator. */
+		int rfd = remote_backend_open(be, cfg->remote);
+		if (rfd < 0) {
+			free(be);
+			return NULL;
+		}
+		conn_init(&be->conn, p->w, rfd, &backend_conn_ops, be);
+		be->state = BE_LOGIN;
+		ev_timer_init(&be->timer, on_timeout, cfg->connect_timeout, 0);
+		ev_timer_start(p->w->loop, &be->timer);
+		ev_io_init(&be->connect_io, on_connected, rfd, EV_WRITE);
+		send_startup(be);
+		conn_read_start(&be->conn);
+		return be;
+	}
+
 	int fd = socket(cfg->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		free(be);
@@ -134,8 +164,36 @@ backend *backend_connect(pool *p)
 	return be;
 }
 
+backend *backend_connect_dedicated(pool *p, const uint8_t *extra, size_t extra_len,
+				   const backend_owner_ops *ops, void *owner)
+{
+	/* A multipooler serves pooled sessions only: nothing to replicate with. */
+	if (p->cfg->remote)
+		return NULL;
+	uint8_t *copy = NULL;
+	if (extra_len) {
+		copy = malloc(extra_len);
+		if (!copy)
+			return NULL;
+		memcpy(copy, extra, extra_len);
+	}
+	backend *be = backend_connect(p);
+	if (!be) {
+		free(copy);
+		return NULL;
+	}
+	/* Set before the loop runs again: the connect, and any failure of
+	 * it, come from the loop. */
+	be->dedicated = true;
+	be->startup_extra = copy;
+	be->startup_extra_len = extra_len;
+	backend_set_owner(be, ops, owner);
+	return be;
+}
+
 void backend_destroy(backend *be)
 {
+	remote_backend_close(be);
 	ev_timer_stop(be->conn.w->loop, &be->timer);
 	ev_io_stop(be->conn.w->loop, &be->connect_io);
 	conn_close(&be->conn);
@@ -148,6 +206,7 @@ void backend_destroy(backend *be)
 	stmtcache_free(&be->stmts);
 	free(be->scram);
 	free(be->login_error);
+	free(be->startup_extra);
 	free(be);
 }
 
@@ -160,6 +219,7 @@ static void send_startup(backend *be)
 	pgw_w_cstr(w, be->pool->user, strlen(be->pool->user));
 	pgw_w_cstr(w, "database", 8);
 	pgw_w_cstr(w, be->pool->database, strlen(be->pool->database));
+	pgw_w_bytes(w, be->startup_extra, be->startup_extra_len);
 	pgw_w_u8(w, 0);
 	pgw_w_end(w, at);
 	conn_wrote(&be->conn);
@@ -212,6 +272,14 @@ static bool no_credentials(backend *be)
 	be_fail(be, "28P01", "the server asked user \"%s\" for a password and the pooler has none",
 		be->pool->user);
 	return false;
+}
+
+/* A dedicated connection's holder hears the server's answers to the
+ * login as they come (pooled ones are set up by the pooler instead). */
+static void login_tell_holder(backend *be, pgw_msg *m)
+{
+	if (be->dedicated && be->owner_ops)
+		be->owner_ops->on_message(be->owner, be, m);
 }
 
 /* One login message: answer authentication requests, note parameters. */
@@ -311,12 +379,16 @@ static bool login_message(backend *be, pgw_msg *m)
 		be->pid = k->pid;
 		be->key_len = (uint8_t)(k->key.len > sizeof be->key ? sizeof be->key : k->key.len);
 		memcpy(be->key, k->key.ptr, be->key_len);
+		login_tell_holder(be, m);
 		return true;
 	}
 	case PGW_MSG_PARAMETER_STATUS:
 		set_param(be, &m->body.parameter_status.name, &m->body.parameter_status.value);
+		login_tell_holder(be, m);
 		return true;
 	case PGW_MSG_NOTICE_RESPONSE:
+		login_tell_holder(be, m);
+		return true;
 	case PGW_MSG_NEGOTIATE_PROTOCOL_VERSION:
 		return true;
 	case PGW_MSG_ERROR_RESPONSE: {
@@ -341,7 +413,10 @@ static bool login_message(backend *be, pgw_msg *m)
 		ev_timer_stop(be->conn.w->loop, &be->timer);
 		be->state = BE_READY;
 		be->txn_status = (char)m->body.ready_for_query.status;
-		pool_on_ready(be);
+		if (be->dedicated)
+			login_tell_holder(be, m);
+		else
+			pool_on_ready(be);
 		return true;
 	default:
 		be_fail(be, "08P01", "unexpected message '%c' from server during login", m->type);
@@ -485,6 +560,8 @@ static void be_on_drained(net_conn *c)
 
 void backend_set_owner(backend *be, const backend_owner_ops *ops, void *owner)
 {
+	if (be->remote && ops)
+		remote_backend_begin_hold(be); /* the multipooler reserves for the hold */
 	be->owner_ops = ops;
 	be->owner = owner;
 }
@@ -603,6 +680,10 @@ static void cancel_on_timeout(struct ev_loop *loop, ev_timer *t, int revents)
 void backend_cancel(backend *be)
 {
 	const pool_config *cfg = be->pool->cfg;
+	if (be->remote) {
+		remote_backend_cancel(be); /* the call is cancelled instead */
+		return;
+	}
 	if (be->state != BE_READY || be->key_len == 0)
 		return;
 	cancel_conn *cc = calloc(1, sizeof *cc);

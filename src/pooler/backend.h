@@ -101,10 +101,30 @@ struct backend {
 	struct scram_client *scram;
 	uint8_t *login_error; /* the server's ErrorResponse during login */
 	size_t login_error_len;
+	struct remote_backend *remote; /* set: the transport is a multipooler (remote_backend.h) */
+	/* A dedicated connection (backend_connect_dedicated): no pool counts,
+	 * lists or reuses it; its holder hears its login and its end. */
+	bool dedicated;
+	uint8_t *startup_extra; /* more "name\0value\0" pairs for its startup packet */
+	size_t startup_extra_len;
 };
 
 /* Open a connection for p; the pool hears of it through pool_on_* below. */
 backend *backend_connect(pool *p);
+/*
+ * Open a connection as p's user to p's database with p's credentials, but
+ * outside the pool: not counted in its size, never on its lists, never
+ * reused. extra: more startup parameters, "name\0value\0" pairs (copied).
+ * The holder (ops, owner) hears the server's ParameterStatus,
+ * NoticeResponse, BackendKeyData and ReadyForQuery of the login through
+ * on_message, then everything else; on_lost if it fails or closes (the
+ * server's own ErrorResponse, if it sent one, is in be->login_error), after
+ * which the backend is destroyed by itself. Otherwise the holder ends it
+ * with backend_destroy, never from inside one of its callbacks. NULL:
+ * out of memory, or p's connections go through a multipooler.
+ */
+backend *backend_connect_dedicated(pool *p, const uint8_t *extra, size_t extra_len,
+				   const backend_owner_ops *ops, void *owner);
 void backend_destroy(backend *be);
 
 void backend_set_owner(backend *be, const backend_owner_ops *ops, void *owner);
@@ -121,6 +141,13 @@ static inline bool backend_idle(const backend *be)
 static inline bool backend_can_send(const backend *be)
 {
 	return be->pending_count < BACKEND_MAX_PENDING - 2;
+}
+/* Is the oldest unanswered request the pooler's own? While it is, the
+ * server has not begun on the holder's requests behind it: it runs them
+ * in order, and flushes each ReadyForQuery before reading on. */
+static inline bool backend_head_is_own(const backend *be)
+{
+	return be->pending_count > 0 && be->pending[be->pending_head];
 }
 /* A Sync of the pooler's own (its ReadyForQuery never reaches the holder). */
 void backend_send_own_sync(backend *be);

@@ -9,6 +9,7 @@
 #include <pthread.h>
 
 #include <openssl/crypto.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,7 @@
 #include "pooler/backend.h"
 
 #define ORPHAN_TIMEOUT 30.0 /* seconds an abandoned connection may take to come clean */
+#define POOL_LIMIT_MEMORY 30.0 /* seconds a server's lower connection limit is kept */
 
 /* ---- the group: counts shared by the workers' pools of one (database, user) */
 
@@ -49,11 +51,43 @@ static pool_group *group_for(const char *database, const char *user, int limit)
 	return g;
 }
 
+/* The limit in force: the configured one, or the server's own if lower
+ * and learned recently. */
+static int group_limit(pool_group *g)
+{
+	int learned = __atomic_load_n(&g->learned, __ATOMIC_RELAXED);
+	if (learned <= 0 || learned >= g->limit)
+		return g->limit;
+	if ((int64_t)(ev_time() * 1000) > __atomic_load_n(&g->learned_until, __ATOMIC_RELAXED)) {
+		__atomic_store_n(&g->learned, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&g->logged, 0, __ATOMIC_RELAXED);
+		return g->limit;
+	}
+	return learned;
+}
+
+/*
+ * The server refused a connection with 53300 (too many connections for
+ * the role, the database, or at all) while `open` others of the group
+ * are open or opening: its limit is below the pool size. Remember it for
+ * a while, so the pool stops asking for more.
+ */
+static void group_learn_limit(pool_group *g, int open)
+{
+	int cur = __atomic_load_n(&g->learned, __ATOMIC_RELAXED);
+	/* Failures of a burst of connects each see the ones still opening:
+	 * the lowest count seen is the nearest to the truth. */
+	if (cur <= 0 || open < cur)
+		__atomic_store_n(&g->learned, open, __ATOMIC_RELAXED);
+	__atomic_store_n(&g->learned_until, (int64_t)((ev_time() + POOL_LIMIT_MEMORY) * 1000),
+			 __ATOMIC_RELAXED);
+}
+
 /* Take one connection's room under the limit. */
 static bool group_reserve(pool_group *g)
 {
 	int open = __atomic_load_n(&g->open, __ATOMIC_RELAXED);
-	while (open < g->limit)
+	while (open < group_limit(g))
 		if (__atomic_compare_exchange_n(&g->open, &open, open + 1, false, __ATOMIC_ACQ_REL,
 						__ATOMIC_RELAXED))
 			return true;
@@ -126,7 +160,8 @@ static void donate(pool *p, backend *be, int to)
  * whose clients wait. Runs from the loop, never from inside a read. */
 static void donate_idle(pool *p)
 {
-	if (p->nwaiting > 0)
+	/* A remote connection lives on its worker's channel: never handed over. */
+	if (p->nwaiting > 0 || p->cfg->remote)
 		return;
 	int to = worker_in_need(p);
 	if (to < 0)
@@ -259,10 +294,17 @@ static void on_wait_timeout(struct ev_loop *loop, ev_timer *t, int revents)
 	pool *p = wt->pool;
 	waiter_unlink(p, wt);
 	pgw_error err;
+	char size[64];
+	int limit = group_limit(p->group);
+	if (limit < p->group->limit)
+		snprintf(size, sizeof size, "pool size %d; the server allows %d", p->group->limit,
+			 limit);
+	else
+		snprintf(size, sizeof size, "pool size %d", limit);
 	pgw_error_set(&err, PGW_SEV_ERROR, "53300",
 		      "no server connection for user \"%s\" database \"%s\" became free within %g s "
-		      "(pool size %d)",
-		      p->user, p->database, p->cfg->wait_timeout, p->group->limit);
+		      "(%s)",
+		      p->user, p->database, p->cfg->wait_timeout, size);
 	wt->granted(wt, NULL, &err, NULL, 0);
 }
 
@@ -356,7 +398,25 @@ void pool_on_failed(backend *be, const pgw_error *err)
 	p->connecting--;
 	p->open--;
 	list_remove(&p->busy, be);
-	__atomic_sub_fetch(&p->group->open, 1, __ATOMIC_ACQ_REL);
+	int group_open = __atomic_sub_fetch(&p->group->open, 1, __ATOMIC_ACQ_REL);
+	if (strcmp(err->sqlstate, "53300") == 0 && group_open > 0 && !p->cfg->remote) {
+		/* The server's limit is below the pool size, and connections of
+		 * the group are open: the queue waits for one of them (up to the
+		 * pool timeout) rather than hearing the refusal. */
+		group_learn_limit(p->group, group_open);
+		if (__atomic_exchange_n(&p->group->logged, 1, __ATOMIC_RELAXED) == 0)
+			log_warning("the server refused a connection for %s/%s with %d open (%s): its "
+				    "limit is below the pool size; clients wait for the open ones, and "
+				    "no more are tried for %g s",
+				    p->database, p->user, group_open, err->message, POOL_LIMIT_MEMORY);
+		else
+			log_debug("server connection for %s/%s refused: %s", p->database, p->user,
+				  err->message);
+		backend_destroy(be);
+		if (p->nwaiting > 0 && p->open == 0)
+			ask_for_donations(p);
+		return;
+	}
 	log_warning("server connection for %s/%s failed: %s", p->database, p->user, err->message);
 	/* If nothing else can serve the queue, everyone hears why; otherwise
 	 * only the longest waiter. */

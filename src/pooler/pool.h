@@ -35,6 +35,7 @@ typedef struct pool_config {
 	double lifetime;      /* seconds before a connection is retired (0: forever) */
 	double connect_timeout;
 	int max_prepared;     /* prepared statements kept on one server connection */
+	struct remote_link *remote; /* set: connections go through this multipooler link */
 } pool_config;
 
 /*
@@ -76,6 +77,14 @@ typedef struct pool_group {
 	char *database;
 	char *user;
 	int limit;
+	/* A lower limit the server enforces (a role's or database's CONNECTION
+	 * LIMIT, max_connections), learned from its 53300 refusals while
+	 * connections of the group were open: 0 when none is known. Both
+	 * atomic; forgotten at learned_until (ms, ev_time clock), so a raised
+	 * limit is found again. */
+	int learned;
+	int64_t learned_until;
+	int logged; /* the learned limit was logged (atomic; reset when forgotten) */
 	int open;		      /* connections open or opening, all workers (atomic) */
 	int waiting[POOL_MAX_WORKERS]; /* each worker's queued clients (atomic) */
 	pool *pools[POOL_MAX_WORKERS];	/* set once by each worker */

@@ -1,8 +1,8 @@
 /*
  * The router: where a client's request goes. It names a target the way
  * multigres does (database, table group, shard, mode) and returns the
- * pooler handle that serves it. The embedded pooler is the one handle
- * today; a remote (gRPC) pooler will be another behind the same ops.
+ * pooler handle that serves it: the embedded pooler, or a remote one (a
+ * multipooler over gRPC, found through the topology) behind the same ops.
  */
 #ifndef PGW_ROUTER_H
 #define PGW_ROUTER_H
@@ -41,7 +41,7 @@ struct pooler_handle {
 	const pooler_ops *ops;
 	router_target target;
 	const char *user;
-	void *impl; /* the embedded pooler: this worker's pool */
+	void *impl; /* this worker's pool (of server or of remote connections) */
 	pooler_handle *next;
 };
 

@@ -122,7 +122,8 @@ typedef struct rpc_channel_config {
 	double keepalive_interval; /* PING an idle connection (0: never) */
 	double keepalive_timeout;  /* unanswered PING closes it (default 10 s) */
 	size_t call_buffer;	   /* request bytes queued per call before rpc_client_send says false (default 256 KiB) */
-	/* The connection came up or went down (may be NULL). */
+	/* The connection came up (ready), went down, or an attempt to connect
+	 * failed (not ready; once per failed attempt). May be NULL. */
 	void (*on_state)(rpc_channel *ch, bool ready, void *arg);
 	void *arg;
 } rpc_channel_config;

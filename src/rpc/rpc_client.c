@@ -472,7 +472,9 @@ static void ch_fail_all(rpc_channel *ch, int status, const char *message)
 /* The connection is gone (or never came): calls fail, retry later. */
 static void ch_down(rpc_channel *ch, const char *why)
 {
-	bool was_ready = ch->state == CH_READY;
+	/* Report a connection lost and also a failed attempt, so that a user
+	 * waiting for the first connection hears at once that none came. */
+	bool report = ch->state == CH_READY || ch->state == CH_CONNECTING;
 	char msg[160];
 	snprintf(msg, sizeof msg, "connection to %.100s: %s", ch->target, why);
 	ev_io_stop(ch->loop, &ch->cio);
@@ -482,7 +484,7 @@ static void ch_down(rpc_channel *ch, const char *why)
 	ch->state = CH_BACKOFF;
 	ch->draining = false;
 	ch_fail_all(ch, RPC_UNAVAILABLE, msg);
-	if (was_ready && ch->cfg.on_state && !ch->closing)
+	if (report && ch->cfg.on_state && !ch->closing)
 		ch->cfg.on_state(ch, false, ch->cfg.arg);
 	double delay = ch_jitter(ch, ch->backoff);
 	ch->backoff *= 2;

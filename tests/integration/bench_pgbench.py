@@ -2,11 +2,13 @@
 """pgbench through the gateway vs PgBouncer vs direct (driver of bench/pgbench.sh).
 
 Starts its own throwaway PostgreSQL (harness.Env), initializes pgbench
-tables directly, starts the gateway (--pool-mode transaction --pool-size N)
-and PgBouncer (pool_mode=transaction, default_pool_size=N, auth_type=trust,
-run as the postgres OS user), then runs interleaved rounds of
-direct -> gateway -> pgbouncer and prints TPS per target and the median
-ratios gateway/direct and gateway/pgbouncer.
+tables directly, starts the gateway (--pool-mode transaction --pool-size N),
+PgBouncer (pool_mode=transaction, default_pool_size=N, auth_type=trust,
+run as the postgres OS user) and the remote path (a multipooler with
+--pool-size N, a second gateway with --pooler pointing at it), then runs
+interleaved rounds of direct -> gateway -> pgbouncer -> remote and prints TPS
+per target and the median ratios gateway/direct, gateway/pgbouncer,
+remote/gateway and remote/pgbouncer.
 """
 import argparse
 import os
@@ -185,13 +187,14 @@ def main():
     ap.add_argument("--workers", type=int, default=None, help="gateway --workers (default: its own)")
     ap.add_argument("--tpcb", dest="select_only", action="store_false",
                     help="TPC-B-like instead of select-only (-S)")
-    ap.add_argument("--targets", default="direct,gateway,pgbouncer")
+    ap.add_argument("--targets", default="direct,gateway,pgbouncer,remote")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     targets = [t for t in args.targets.split(",") if t]
 
     env = harness.Env(require_gateway=False, keep=args.keep)
     bouncer = None
+    pooler = None
     try:
         env.start()
         eps = {"direct": env.direct}
@@ -226,7 +229,23 @@ def main():
                     print("# note: PgBouncer < 1.21 cannot do -M prepared in transaction mode")
             else:
                 print("# pgbouncer: not installed (apt-get install pgbouncer); skipped")
-        order = [t for t in ("direct", "gateway", "pgbouncer") if t in targets]
+        if "remote" in targets:
+            # client -> gateway --pooler -> multipooler (gRPC) -> PostgreSQL; the
+            # multipooler owns the PostgreSQL connections, the same number.
+            import test_multipooler
+            if env.gateway_available() and os.access(test_multipooler.binary(), os.X_OK):
+                wargs = ["--workers", str(args.workers)] if args.workers else []
+                pooler = test_multipooler.Pooler(env.tmp, env.pg.port, "--pool-size",
+                                                 str(args.pool_size), "--pool-timeout", "60",
+                                                 *wargs)
+                eps["remote"] = env.gateway(name="bench-remote", pool_size=args.pool_size,
+                                            pool_timeout=60, workers=args.workers,
+                                            extra_args=["--pooler", "127.0.0.1:%d" % pooler.port])
+                print("# remote: gateway --pooler -> %s (pool-size %d)"
+                      % (test_multipooler.binary(), args.pool_size))
+            else:
+                print("# remote: no gateway or multipooler binary; skipped", flush=True)
+        order = [t for t in ("direct", "gateway", "pgbouncer", "remote") if t in targets]
         modes = ["simple", "extended", "prepared"] if args.mode == "all" else [args.mode]
         summary = []
         failed = False
@@ -237,21 +256,25 @@ def main():
         print("\nsummary (%s-c %d -j %d, pool %d, median of %d rounds):"
               % ("-S " if args.select_only else "TPC-B ", args.clients, args.threads,
                  args.pool_size, args.rounds))
-        print("  %-9s %11s %11s %11s %15s %18s" % ("mode", "direct", "gateway", "pgbouncer",
-                                                  "gateway/direct", "gateway/pgbouncer"))
+        print("  %-9s %11s %11s %11s %11s %15s %18s %15s %17s"
+              % ("mode", "direct", "gateway", "pgbouncer", "remote", "gateway/direct",
+                 "gateway/pgbouncer", "remote/gateway", "remote/pgbouncer"))
         for mode, med, errs in summary:
             def cell(t):
                 return "%11.1f" % med[t] if t in med else "%11s" % "n/a"
 
             def ratio(a, b):
                 return ("%.3f" % (med[a] / med[b])) if a in med and b in med and med[b] else "n/a"
-            print("  %-9s %s %s %s %15s %18s" % (mode, cell("direct"), cell("gateway"),
-                                                 cell("pgbouncer"), ratio("gateway", "direct"),
-                                                 ratio("gateway", "pgbouncer")))
+            print("  %-9s %s %s %s %s %15s %18s %15s %17s"
+                  % (mode, cell("direct"), cell("gateway"), cell("pgbouncer"), cell("remote"),
+                     ratio("gateway", "direct"), ratio("gateway", "pgbouncer"),
+                     ratio("remote", "gateway"), ratio("remote", "pgbouncer")))
         return 1 if failed else 0
     finally:
         if bouncer:
             bouncer.stop()
+        if pooler:
+            pooler.stop()
         env.close()
 
 

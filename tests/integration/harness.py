@@ -222,13 +222,17 @@ datestyle = 'iso, mdy'
 lc_messages = 'C'
 log_min_messages = warning
 log_connections = off
+wal_level = logical
+max_wal_senders = 10
+max_replication_slots = 10
 {extra}
 """.format(port=self.port, sock=self.sockdir, maxc=self.max_connections,
            extra=self.extra_conf)
         with open(os.path.join(self.datadir, "postgresql.conf"), "a") as f:
             f.write(conf)
         with open(os.path.join(self.datadir, "pg_hba.conf"), "w") as f:
-            f.write("local all all trust\nhost all all 127.0.0.1/32 trust\n")
+            f.write("local all all trust\nhost all all 127.0.0.1/32 trust\n"
+                    "local replication all trust\nhost replication all 127.0.0.1/32 trust\n")
         with open(self.logfile, "w"):
             pass
         shutil.chown(self.logfile, "postgres", "postgres")
@@ -418,6 +422,29 @@ class GatewayProcess:
             return ""
 
 
+class MultipoolerProcess(GatewayProcess):
+    """A multipooler in front of the test PostgreSQL, for a gateway's
+    remote path (gateway --pooler -> multipooler -> PostgreSQL)."""
+
+    def __init__(self, binary, name, tmp, backend_port, pool_size=None, extra_args=()):
+        self.binary = binary
+        self.name = name
+        self.port = free_port()
+        self.logfile = os.path.join(tmp, "mp-%s.log" % name)
+        self.argv = [binary, "--listen", "127.0.0.1:%d" % self.port,
+                     "--backend", "host=127.0.0.1 port=%d" % backend_port,
+                     "--database", MAIN_DB]
+        if pool_size is not None:
+            self.argv += ["--pool-size", str(pool_size)]
+        self.argv += list(extra_args)
+        self.proc = None
+
+
+def remote_requested():
+    """True when gateways should use the remote pooler path ($PGW_REMOTE=1)."""
+    return os.environ.get("PGW_REMOTE") == "1"
+
+
 # --------------------------------------------------------------------------
 # The environment: one PostgreSQL + lazily started gateways
 # --------------------------------------------------------------------------
@@ -433,6 +460,12 @@ class Env:
         extra = os.environ.get("PGW_GATEWAY_ARGS", "").split()
         self.gateway_args = list(gateway_args) + extra
         self.keep = keep
+        # Gateways in remote mode send their queries through a multipooler
+        # of their own ($PGW_MULTIPOOLER, default beside the gateway).
+        self.remote = remote_requested()
+        self.multipooler_binary = os.path.abspath(
+            os.environ.get("PGW_MULTIPOOLER")
+            or os.path.join(os.path.dirname(self.gateway_binary), "multipooler"))
         self.tmp = tempfile.mkdtemp(prefix="pgw-it.")
         os.chmod(self.tmp, 0o755)
         self.pg = PgServer(self.tmp, max_connections=max_connections, extra_conf=pg_extra_conf)
@@ -468,7 +501,8 @@ class Env:
         if self.closed:
             return
         self.closed = True
-        for gw in self._gwprocs:
+        # Gateways first, then the multipoolers they talk to.
+        for gw in sorted(self._gwprocs, key=lambda g: isinstance(g, MultipoolerProcess)):
             try:
                 rc = gw.stop()
             except Exception as e:  # pragma: no cover
@@ -539,10 +573,13 @@ class Env:
 
     # -- gateways -----------------------------------------------------------
     def gateway(self, name="default", pool_size=8, pool_mode="transaction",
-                pool_timeout=10, workers=None, extra_args=()):
+                pool_timeout=10, workers=None, extra_args=(), remote=None):
         """An endpoint for a gateway with the given configuration (started once).
 
-        In self-test mode this is PostgreSQL itself."""
+        In self-test mode this is PostgreSQL itself. With remote (default:
+        $PGW_REMOTE=1) the gateway gets a multipooler of its own and
+        reaches PostgreSQL through it."""
+        remote = self.remote if remote is None else remote
         with self._lock:
             ep = self._gateways.get(name)
             if ep is not None:
@@ -552,10 +589,19 @@ class Env:
                               pool_size=pool_size, pool_timeout=pool_timeout,
                               pool_mode=pool_mode)
             else:
+                pooler_args = []
+                if remote:
+                    # Every hold of the gateway is a reservation there: room
+                    # for each worker's full pool.
+                    mp = MultipoolerProcess(self.multipooler_binary, name, self.tmp,
+                                            self.pg.port, pool_size=pool_size * 4)
+                    mp.start()
+                    self._gwprocs.append(mp)
+                    pooler_args = ["--pooler", "127.0.0.1:%d" % mp.port]
                 gw = GatewayProcess(self.gateway_binary, name, self.tmp, self.pg.port,
                                     pool_size=pool_size, pool_mode=pool_mode,
                                     pool_timeout=pool_timeout, workers=workers,
-                                    extra_args=self.gateway_args + list(extra_args))
+                                    extra_args=self.gateway_args + pooler_args + list(extra_args))
                 gw.start()
                 self._gwprocs.append(gw)
                 ep = Endpoint(name, gw.port, gw.socket_dir, "gateway", pool_size=pool_size,
@@ -608,8 +654,17 @@ _MASKS = [
 ]
 
 
+# multigres's PgDiagnostic has no field for an error's source location
+# (PostgreSQL's F, L and R): through a multipooler they are lost, so the
+# remote run compares errors without them.
+REMOTE_LOST_DIAG_FIELDS = ("source_file", "source_line", "source_function")
+_REMOTE_MASKS = [(re.compile(r"^LOCATION:  .*\n", re.M), "")]
+
+
 def mask_output(text, extra=()):
     """Mask non-deterministic parts of psql/psycopg2 output."""
+    if remote_requested():
+        extra = list(extra) + _REMOTE_MASKS
     for rx, repl in list(_MASKS) + list(extra):
         text = rx.sub(repl, text)
     return text
@@ -700,7 +755,8 @@ def error_record(e):
            "pgerror": m(getattr(e, "pgerror", None))}
     diag = getattr(e, "diag", None)
     if diag is not None:
-        rec["diag"] = {f: m(getattr(diag, f)) for f in DIAG_FIELDS}
+        rec["diag"] = {f: m(getattr(diag, f)) for f in DIAG_FIELDS
+                       if not (remote_requested() and f in REMOTE_LOST_DIAG_FIELDS)}
     if rec["pgcode"] is None:
         rec["message"] = str(e).strip()
     return rec

@@ -36,6 +36,12 @@ if sys.executable != "/usr/bin/python3" and os.path.realpath(sys.executable) != 
 
 import harness  # noqa: E402
 
+# The real-client modules that --remote runs again with every gateway
+# reaching PostgreSQL through a multipooler (harness: $PGW_REMOTE=1).
+REMOTE_MODULES = ["test_psql_scripts", "test_psycopg2_compat", "test_psycopg3", "test_asyncpg",
+                  "test_node_pg", "test_pgbench", "test_extended_wire", "test_session_state",
+                  "test_cancel"]
+
 
 def iter_tests(suite):
     for t in suite:
@@ -125,7 +131,15 @@ def main():
     ap.add_argument("--list", action="store_true", help="list tests and exit")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("--remote", action="store_true",
+                    help="gateways use a multipooler (--pooler); without test names, runs "
+                         + ", ".join(REMOTE_MODULES))
     args = ap.parse_args()
+
+    if args.remote:
+        os.environ["PGW_REMOTE"] = "1"
+        if not args.tests:
+            args.tests = list(REMOTE_MODULES)
 
     if args.self_test:
         os.environ["PGW_SELF_TEST"] = "1"
@@ -166,6 +180,8 @@ def main():
         if not setup_failed:
             mode = ("self-test (gateway = PostgreSQL)" if args.self_test
                     else "gateway %s" % env.gateway_binary)
+            if env.remote and not args.self_test:
+                mode += " through multipooler %s" % env.multipooler_binary
             print("# PostgreSQL on 127.0.0.1:%d, %s, tmp %s" % (env.pg.port, mode, env.tmp),
                   flush=True)
             suite.run(result)

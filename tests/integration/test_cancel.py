@@ -104,6 +104,46 @@ class CancelTest(harness.DualTestCase):
             b.close()
 
 
+class CancelWhileWaitingTest(harness.IntegrationTestCase):
+    """A cancel sent while the query waits for a server connection (all
+    are busy) is not lost: the query is cancelled once it reaches one, as
+    it would be on PostgreSQL, where it was already running."""
+
+    def test_cancel_while_waiting_for_a_connection(self):
+        gw = self.gw(name="cancel-wait", pool_size=1, workers=1, pool_timeout=20)
+        holder = gw.connect(autocommit=True)
+        waiter = gw.connect(autocommit=True)
+        result = {}
+
+        def run():
+            t0 = time.monotonic()
+            try:
+                with waiter.cursor() as cur:
+                    cur.execute("SELECT pg_sleep(20)")
+                result["r"] = ("ok", time.monotonic() - t0)
+            except harness.psycopg2.Error as e:
+                result["r"] = (e.pgcode, time.monotonic() - t0)
+        try:
+            with holder.cursor() as cur:
+                cur.execute("BEGIN")
+                cur.execute("SELECT 1")
+            t = threading.Thread(target=run)
+            t.start()
+            time.sleep(0.5)         # the query now waits for the only connection
+            waiter.cancel()
+            time.sleep(0.3)
+            with holder.cursor() as cur:
+                cur.execute("COMMIT")  # the connection goes to the waiting query
+            t.join(25)
+            self.assertEqual(result["r"][0], "57014", result)
+            self.assertLess(result["r"][1], 5, result)
+            with waiter.cursor() as cur:
+                cur.execute("SELECT 'usable'")
+        finally:
+            holder.close()
+            waiter.close()
+
+
 class SessionModePidTest(harness.IntegrationTestCase):
     """In session mode a client keeps its server connection for life and is
     told that connection's pid: pg_backend_pid(), pg_stat_activity and

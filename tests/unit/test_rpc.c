@@ -532,6 +532,62 @@ static void test_server_gone_and_reconnect(void **state)
 	fx_free(f);
 }
 
+/* Run the loop until the channel's reported state is `want` (or fail). */
+static void wait_ready(fx *f, int want, double secs)
+{
+	for (int i = 0; i < (int)(secs / 0.02) && f->ready != want; i++)
+		run_for(f, 0.02);
+	assert_int_equal(f->ready, want);
+}
+
+/* No call in flight: the connection's loss is still reported, and so is
+ * the next connection once the server is back on the same port. */
+static void test_idle_drop_and_reconnect(void **state)
+{
+	(void)state;
+	fx *f = fx_new(true, 0);
+	wait_ready(f, 1, 5);
+	int changes = f->ready_changes;
+	char target[sizeof f->target];
+	snprintf(target, sizeof target, "%s", f->target);
+	rpc_server_free(f->srv);
+	f->srv = NULL;
+	wait_ready(f, 0, 5);
+	assert_true(f->ready_changes > changes);
+	f->srv = rpc_server_new(f->loop, testsvc_methods, testsvc_nmethods, NULL);
+	assert_int_equal(rpc_server_listen(f->srv, target, true), 0);
+	changes = f->ready_changes;
+	wait_ready(f, 1, 5);
+	assert_true(f->ready_changes > changes);
+	result r;
+	start_eq(f, "again", 5, &r);
+	run_until(f, &r.closed, 5);
+	assert_int_equal(r.status, RPC_OK);
+	fx_free(f);
+}
+
+/* A channel whose first attempt fails says so at once (not ready), so a
+ * user waiting for the first connection need not wait for a timeout. */
+static void test_first_attempt_fails(void **state)
+{
+	(void)state;
+	fx *f = calloc(1, sizeof *f);
+	f->loop = ev_loop_new(EVFLAG_AUTO);
+	const char *tmp = getenv("TMPDIR");
+	snprintf(f->target, sizeof f->target, "%s/pgw-test-rpc-none-%d.sock", tmp && *tmp ? tmp : "/tmp",
+		 (int)getpid());
+	unlink(f->target); /* nothing listens there */
+	fx_channel(f);
+	for (int i = 0; i < 50 && f->ready_changes == 0; i++)
+		run_for(f, 0.02);
+	assert_true(f->ready_changes >= 1);
+	assert_int_equal(f->ready, 0);
+	rpc_channel_free(f->ch);
+	ev_run(f->loop, EVRUN_NOWAIT);
+	ev_loop_destroy(f->loop);
+	free(f);
+}
+
 static void test_slow_reader(void **state)
 {
 	(void)state;
@@ -811,6 +867,8 @@ int main(void)
 		cmocka_unit_test(test_error_detail),
 		cmocka_unit_test(test_unknown_method),
 		cmocka_unit_test(test_server_gone_and_reconnect),
+		cmocka_unit_test(test_idle_drop_and_reconnect),
+		cmocka_unit_test(test_first_attempt_fails),
 		cmocka_unit_test(test_slow_reader),
 		cmocka_unit_test(test_split_frames),
 	};

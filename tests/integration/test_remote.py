@@ -1,0 +1,328 @@
+#!/usr/bin/python3
+"""The remote pooler path: client -> multigateway --pooler -> multipooler ->
+PostgreSQL. Simple and extended queries, errors, transactions and session
+settings give what PostgreSQL gives directly; killing the multipooler fails
+the clients in flight with an error (no hang) and the gateway serves again
+once it is back."""
+import io
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+import psycopg2  # noqa: E402
+
+
+class Multipooler:
+    def __init__(self, env, port):
+        self.binary = env.multipooler_binary
+        self.port = port
+        self.log = os.path.join(env.tmp, "multipooler-%d.log" % port)
+        self.argv = [self.binary, "--listen", "127.0.0.1:%d" % port, "--workers", "1",
+                     "--backend", "host=127.0.0.1 port=%d user=postgres" % env.pg.port]
+        self.proc = None
+
+    def start(self):
+        with open(self.log, "ab") as logf:
+            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=logf,
+                                         stderr=logf, env=harness.base_env())
+        time.sleep(0.3)
+
+    def stop(self, sig=signal.SIGTERM):
+        """Stop it; returns its exit status (None when it had to be killed)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                return None
+        return self.proc.returncode if self.proc else None
+
+    def sanitizer_report(self):
+        with open(self.log, errors="replace") as f:
+            text = f.read()
+        at = min([i for i in (text.find("Sanitizer"), text.find("runtime error:")) if i >= 0],
+                 default=-1)
+        return text[max(0, at - 200):at + 3000] if at >= 0 else None
+
+
+def run_script(conn):
+    """What a session sees: rows, errors and settings, as plain values."""
+    out = []
+    conn.autocommit = True
+    cur = conn.cursor()
+    for sql, args in [("SELECT 1 AS a, 'x'::text AS b, NULL::int AS c", None),
+                      ("SELECT %s::int + 1, %s::text", (41, "param")),
+                      ("SELECT 1/0", None),
+                      ("SET work_mem = '7MB'", None),
+                      ("SHOW work_mem", None),
+                      ("CREATE TEMP TABLE IF NOT EXISTS rt (a int)", None),
+                      ("INSERT INTO rt SELECT generate_series(1, 3)", None),
+                      ("SELECT sum(a) FROM rt", None),
+                      ("SELECT no_such_column FROM rt", None)]:
+        try:
+            cur.execute(sql, args)
+            out.append((sql, cur.statusmessage, cur.fetchall() if cur.description else None))
+        except psycopg2.Error as e:
+            out.append((sql, "error", e.pgcode))
+    return out
+
+
+class RemotePoolerTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.env = harness.get_env()
+        cls.mp = Multipooler(cls.env, harness.free_port())
+        cls.mp.start()
+        cls.gw = cls.env.gateway("remote", remote=False,
+                                 extra_args=["--pooler", "127.0.0.1:%d" % cls.mp.port])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.mp.stop()
+        report = cls.mp.sanitizer_report()
+        if report:
+            raise AssertionError("multipooler sanitizer report:\n" + report)
+
+    def connect(self, ep):
+        return psycopg2.connect(ep.dsn(), connect_timeout=10)
+
+    def test_same_as_direct(self):
+        direct = run_script(self.connect(self.env.direct))
+        remote = run_script(self.connect(self.gw))
+        self.assertEqual(direct, remote)
+
+    def test_transaction_and_failure(self):
+        c = self.connect(self.gw)
+        cur = c.cursor()
+        cur.execute("SELECT txid_current()")
+        x1 = cur.fetchone()[0]
+        cur.execute("SELECT txid_current()")
+        self.assertEqual(x1, cur.fetchone()[0])  # one transaction, one connection
+        with self.assertRaises(psycopg2.Error) as e:
+            cur.execute("SELECT 1/0")
+        self.assertEqual(e.exception.pgcode, "22012")
+        with self.assertRaises(psycopg2.Error) as e:
+            cur.execute("SELECT 1")
+        self.assertEqual(e.exception.pgcode, "25P02")
+        c.rollback()
+        cur.execute("SELECT 2")
+        self.assertEqual(cur.fetchone()[0], 2)
+        c.close()
+
+    def test_pooler_restart(self):
+        c = self.connect(self.gw)
+        c.autocommit = True
+        c.cursor().execute("SELECT 1")
+        self.mp.stop(signal.SIGKILL)
+        t0 = time.monotonic()
+        with self.assertRaises(psycopg2.Error):
+            c.cursor().execute("SELECT 1")
+        self.assertLess(time.monotonic() - t0, 10)
+        # While it is down a new client hears why, promptly.
+        t0 = time.monotonic()
+        with self.assertRaises(psycopg2.Error) as e:
+            self.connect(self.gw)
+        self.assertIn("pooler", str(e.exception))
+        self.assertLess(time.monotonic() - t0, 10)
+        self.mp.start()
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                c2 = self.connect(self.gw)
+                cur = c2.cursor()
+                cur.execute("SELECT 'back'")
+                self.assertEqual(cur.fetchone()[0], "back")
+                c2.close()
+                break
+            except psycopg2.Error:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+
+
+    def copy_script(self, conn):
+        """COPY in and out (simple protocol), CopyFail, an error mid-COPY,
+        and a COPY large enough for flow control; what the session sees."""
+        conn.autocommit = True
+        cur = conn.cursor()
+        out = []
+        cur.execute("DROP TABLE IF EXISTS rcopy; CREATE TABLE rcopy (a int, b text)")
+        data = "".join("%d\trow %d\n" % (i, i) for i in range(20000))
+        cur.copy_expert("COPY rcopy FROM STDIN", io.StringIO(data))
+        out.append(("in", cur.rowcount, cur.statusmessage))
+        buf = io.StringIO()
+        cur.copy_expert("COPY (SELECT a, b FROM rcopy ORDER BY a) TO STDOUT", buf)
+        out.append(("out", buf.getvalue() == data, cur.statusmessage))
+        # Megabytes each way: the socket pair and the call's buffers must
+        # hold back rather than grow or stall.
+        big = "".join("%d\t%s\n" % (i, "x" * 1000) for i in range(30000))
+        cur.copy_expert("COPY rcopy FROM STDIN", io.StringIO(big))
+        buf = io.StringIO()
+        cur.copy_expert("COPY rcopy TO STDOUT", buf)
+        out.append(("big", len(buf.getvalue()), cur.statusmessage))
+
+        class Failing(io.StringIO):
+            def read(self, *a):
+                raise ValueError("the source broke")
+        try:
+            cur.copy_expert("COPY rcopy FROM STDIN", Failing())
+            out.append(("fail", "no error"))
+        except (psycopg2.Error, ValueError) as e:
+            out.append(("fail", getattr(e, "pgcode", type(e).__name__)))
+        try:
+            cur.copy_expert("COPY rcopy FROM STDIN", io.StringIO("1\tok\nnot-a-number\tbad\n"))
+            out.append(("bad row", "no error"))
+        except psycopg2.Error as e:
+            out.append(("bad row", e.pgcode))
+        try:
+            cur.copy_expert("COPY no_such_table FROM STDIN", io.StringIO("1\n"))
+        except psycopg2.Error as e:
+            out.append(("no table", e.pgcode))
+        # Inside a transaction: an error mid-COPY fails it, as directly.
+        conn.autocommit = False
+        try:
+            cur.copy_expert("COPY rcopy FROM STDIN", io.StringIO("x\n"))
+        except psycopg2.Error as e:
+            out.append(("in txn", e.pgcode, conn.info.transaction_status))
+        conn.rollback()
+        conn.autocommit = True
+        cur.execute("SELECT count(*), sum(a) FROM rcopy")
+        out.append(("count", cur.fetchone()))
+        cur.execute("SELECT 'still usable'")
+        out.append(cur.fetchone())
+        cur.execute("DROP TABLE rcopy")
+        return out
+
+    def test_copy(self):
+        direct = self.copy_script(self.connect(self.env.direct))
+        remote = self.copy_script(self.connect(self.gw))
+        self.assertEqual(direct, remote)
+
+    def test_failed_multi_statement_transaction(self):
+        """A Query that opens its own transaction and fails in it leaves
+        the session in a failed transaction ('E'), as PostgreSQL does."""
+        for ep in (self.env.direct, self.gw):
+            c = harness.RawConn("127.0.0.1", ep.port)
+            try:
+                c.startup({"user": harness.SUPERUSER, "database": harness.MAIN_DB})
+                msgs = c.query("BEGIN; SELECT 1; SELECT 1/0")
+                self.assertEqual(msgs[-1], (b"Z", b"E"), (ep.name, msgs))
+                msgs = c.query("SELECT 1")
+                self.assertEqual(msgs[-1], (b"Z", b"E"), (ep.name, msgs))
+                msgs = c.query("ROLLBACK")
+                self.assertEqual(msgs[-1], (b"Z", b"I"), (ep.name, msgs))
+            finally:
+                c.close()
+
+
+class RemoteKillTest(unittest.TestCase):
+    """kill -9 of the multipooler under load (pgbench and psycopg2)."""
+
+    DB = "pgw_remote_kill"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.env = harness.get_env()
+        cls.env.create_database(cls.DB)
+        r = subprocess.run([harness.PGBENCH, "-i", "-q", "-s", "1"],
+                           env=cls.env.direct.env(dbname=cls.DB), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=300)
+        if r.returncode != 0:
+            raise RuntimeError("pgbench -i failed:\n" + r.stdout)
+        cls.mp = Multipooler(cls.env, harness.free_port())
+        cls.mp.start()
+        cls.gw = cls.env.gateway("remote-kill", remote=False, pool_size=8,
+                                 extra_args=["--pooler", "127.0.0.1:%d" % cls.mp.port])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.mp.stop()
+
+    def pgbench(self, seconds, clients=4):
+        argv = [harness.PGBENCH, "-n", "-M", "extended", "-c", str(clients), "-j", "2",
+                "-T", str(seconds)]
+        return subprocess.Popen(argv, env=self.gw.env(dbname=self.DB), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+
+    def test_kill_under_load(self):
+        bench = self.pgbench(60)
+        errors = []
+        done = threading.Event()
+
+        def client(n):
+            try:
+                c = psycopg2.connect(self.gw.dsn(dbname=self.DB), connect_timeout=10)
+                cur = c.cursor()
+                while not done.is_set():
+                    cur.execute("SELECT count(*) FROM pgbench_branches")
+                    cur.fetchone()
+                    cur.execute("SELECT pg_sleep(0.01)")
+                    c.commit()
+            except psycopg2.Error as e:
+                errors.append((n, time.monotonic(), str(e)))
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(3)]
+        for t in threads:
+            t.start()
+        time.sleep(3)
+        self.assertIsNone(bench.poll(), "pgbench ended before the kill")
+        self.assertEqual(errors, [])
+        killed = time.monotonic()
+        self.mp.stop(signal.SIGKILL)
+        # Every client in flight hears of it, promptly: no hang.
+        for t in threads:
+            t.join(15)
+            self.assertFalse(t.is_alive(), "a psycopg2 client hangs after the kill")
+        done.set()
+        self.assertEqual(len(errors), 3, errors)
+        for n, at, text in errors:
+            self.assertLess(at - killed, 10, text)
+        try:
+            out, _ = bench.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            bench.kill()
+            bench.communicate()
+            self.fail("pgbench hangs after the kill")
+        self.assertNotEqual(bench.returncode, 0, out[-2000:])
+        sys.stderr.write("  [kill] psycopg2 errors: %s\n  [kill] pgbench: %s\n"
+                         % (sorted(set(e[2].strip() for e in errors)),
+                            [ln for ln in out.splitlines() if "error" in ln.lower()][:3]))
+        # New clients while it is down: a clear error at once.
+        for _ in range(4):  # both workers, whichever the kernel picks
+            t0 = time.monotonic()
+            with self.assertRaises(psycopg2.Error) as e:
+                psycopg2.connect(self.gw.dsn(dbname=self.DB), connect_timeout=10)
+            self.assertLess(time.monotonic() - t0, 2)
+            self.assertIn("pooler", str(e.exception))
+        # Back again: served again, by every worker.
+        self.mp.start()
+        deadline = time.monotonic() + 15
+        ok = 0
+        while ok < 6:
+            try:
+                c = psycopg2.connect(self.gw.dsn(dbname=self.DB), connect_timeout=10)
+                cur = c.cursor()
+                cur.execute("SELECT count(*) FROM pgbench_branches")
+                self.assertEqual(cur.fetchone()[0], 1)
+                c.close()
+                ok += 1
+            except psycopg2.Error:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+        bench = self.pgbench(3)
+        out, _ = bench.communicate(timeout=60)
+        self.assertEqual(bench.returncode, 0, out[-3000:])
+
+
+if __name__ == "__main__":
+    unittest.main()
