@@ -133,8 +133,8 @@ static void forget_server_statement(client *cl, uint32_t id)
  * "cached plan must not change result type": the server statement's result
  * columns changed (ALTER TABLE) since it was prepared, and it will fail
  * this way for good. PostgreSQL plans a statement the client prepares
- * afresh, so the cache must not hand this one out again: it is forgotten
- * (left on the server until DISCARD ALL or the connection's end).
+ * afresh, so no cache may hand this one out again: the statement of that
+ * query is forgotten on every server connection (see pool_forget_statement).
  */
 static bool is_stale_plan(const pgw_msg *m)
 {
@@ -144,6 +144,26 @@ static bool is_stale_plan(const pgw_msg *m)
 	return pgw_decode_msg_body(&c, &err) == PGW_OK &&
 	       pgw_find_field(&c.body.error_response.fields, 'C', &code) && code.len == 5 &&
 	       memcmp(code.ptr, "0A000", 5) == 0;
+}
+
+static void forget_stale_plan(client *cl, uint32_t id)
+{
+	stmtcache_entry *e = cl->be ? stmtcache_find_id(&cl->be->stmts, id) : NULL;
+	if (!e)
+		return;
+	if (!cl->be->pool || cl->be->pool->cfg->remote) {
+		stmtcache_remove(&cl->be->stmts, e);
+		return;
+	}
+	uint8_t *key = malloc(e->key_len);
+	if (!key) {
+		stmtcache_remove(&cl->be->stmts, e);
+		return;
+	}
+	uint32_t len = e->key_len;
+	memcpy(key, e->key, len);
+	pool_forget_statement(cl->be->pool, key, len);
+	free(key);
 }
 
 /* The server skipped p's message, or it failed: the session is as if the
@@ -325,7 +345,7 @@ ext_action ext_server_message(client *cl, pgw_msg *m)
 		/* The failing message's effects are taken back; an own Parse
 		 * failing is the failure of the client's message it served. */
 		if (p->kind == PEND_BIND && p->stmt_id && is_stale_plan(m))
-			forget_server_statement(cl, p->stmt_id);
+			forget_stale_plan(cl, p->stmt_id);
 		write_error(cl, m, p);
 		fail_to_sync(cl);
 		cl->pq_finish = false;

@@ -24,11 +24,13 @@
 static pthread_mutex_t groups_lock = PTHREAD_MUTEX_INITIALIZER;
 static pool_group *groups;
 
-static pool_group *group_for(const char *database, const char *user, int limit)
+/* owner: the one worker whose group it is, or -1 for one shared by all. */
+static pool_group *group_for(const char *database, const char *user, int limit, int owner)
 {
 	pthread_mutex_lock(&groups_lock);
 	pool_group *g = groups;
-	while (g && !(strcmp(g->database, database) == 0 && strcmp(g->user, user) == 0))
+	while (g && !(strcmp(g->database, database) == 0 && strcmp(g->user, user) == 0 &&
+		      g->owner == owner))
 		g = g->next;
 	if (!g) {
 		g = calloc(1, sizeof *g);
@@ -36,6 +38,7 @@ static pool_group *group_for(const char *database, const char *user, int limit)
 			g->database = strdup(database);
 			g->user = strdup(user);
 			g->limit = limit;
+			g->owner = owner;
 			if (!g->database || !g->user) {
 				free(g->database);
 				free(g->user);
@@ -531,9 +534,60 @@ static void on_maintenance(struct ev_loop *loop, ev_timer *t, int revents)
 	}
 }
 
+/* ---- statements gone stale everywhere (see pool_forget_statement) */
+
+static void forget_in(pool *p, const stmt_key *k)
+{
+	for (int busy = 0; busy < 2; busy++)
+		for (backend *be = busy ? p->busy : p->idle; be; be = be->next) {
+			stmtcache_entry *e;
+			while ((e = stmtcache_find(&be->stmts, k)))
+				stmtcache_remove(&be->stmts, e);
+		}
+}
+
+typedef struct forget_task {
+	pool_group *group;
+	uint32_t len;
+	uint8_t key[];
+} forget_task;
+
+static void task_forget(worker *w, void *arg)
+{
+	forget_task *t = arg;
+	pool *p = t->group->pools[w->index];
+	stmt_key k = {t->key, t->len, stmt_key_hash(t->key, t->len)};
+	if (p)
+		forget_in(p, &k);
+	free(t);
+}
+
+void pool_forget_statement(pool *p, const uint8_t *key, uint32_t len)
+{
+	stmt_key k = {key, len, stmt_key_hash(key, len)};
+	forget_in(p, &k);
+	pool_group *g = p->group;
+	for (int i = 0; i < POOL_MAX_WORKERS; i++) {
+		worker *w = __atomic_load_n(&g->workers[i], __ATOMIC_ACQUIRE);
+		if (!w || w == p->w)
+			continue;
+		forget_task *t = malloc(sizeof *t + len);
+		if (!t)
+			continue;
+		t->group = g;
+		t->len = len;
+		memcpy(t->key, key, len);
+		if (worker_post(w, task_forget, t) != 0)
+			free(t);
+	}
+}
+
 pool *pool_new(worker *w, const pool_config *cfg, const char *database, const char *user)
 {
-	pool_group *g = group_for(database, user, cfg->pool_size);
+	/* Remote connections are a socketpair each and live on their worker's
+	 * channel (never handed to another worker), and the multipooler keeps
+	 * its own limit: a remote pool's size bounds each worker's holds. */
+	pool_group *g = group_for(database, user, cfg->pool_size, cfg->remote ? w->index : -1);
 	if (!g || w->index >= POOL_MAX_WORKERS)
 		return NULL;
 	pool *p = calloc(1, sizeof *p);

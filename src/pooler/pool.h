@@ -77,6 +77,7 @@ typedef struct pool_group {
 	char *database;
 	char *user;
 	int limit;
+	int owner; /* a remote pool's worker (each has its own group); -1: shared */
 	/* A lower limit the server enforces (a role's or database's CONNECTION
 	 * LIMIT, max_connections), learned from its 53300 refusals while
 	 * connections of the group were open: 0 when none is known. Both
@@ -134,6 +135,16 @@ void pool_cancel_wait(pool_waiter *wt);
 void pool_release(backend *be, bool discard);
 /* Close a backend that cannot be trusted any more. */
 void pool_drop(backend *be);
+
+/*
+ * A statement's plan went stale for good (the server said "cached plan must
+ * not change result type": its result columns changed): every server
+ * connection of the group, on every worker, forgets the statement it holds
+ * for that key, so the next Parse of it is planned afresh as PostgreSQL
+ * would. The server statements stay until DISCARD ALL or the connection
+ * ends.
+ */
+void pool_forget_statement(pool *p, const uint8_t *key, uint32_t len);
 
 /* Remember how to log in as this pool's user (fills what is missing). */
 void pool_set_credentials(pool *p, const pool_credentials *c);

@@ -397,3 +397,50 @@ def _make(name):
 
 for _name in SCENARIOS:
     setattr(ExtendedWireTest, "test_" + _name[3:], _make(_name))
+
+
+class StalePlanEverywhereTest(unittest.TestCase):
+    """After a table's columns change, a query prepared anew is planned
+    afresh by PostgreSQL; through the gateway, every server connection
+    holding a statement of that query must forget it, not only the one
+    that reported "cached plan must not change result type"."""
+    maxDiff = None
+
+    def transcript(self, endpoint):
+        a, b = Conn(endpoint), Conn(endpoint)
+        q = "SELECT * FROM ext_stale WHERE id = $1"
+        try:
+            out = [run(a, query("CREATE TABLE ext_stale (id int, f1 int, f2 int); "
+                                "INSERT INTO ext_stale VALUES (1, 2, 3)"))]
+            # both in a transaction at once: two server connections, each
+            # preparing the query
+            out.append(run(a, query("BEGIN")))
+            out.append(run(b, query("BEGIN")))
+            for c, name in ((a, "sa"), (b, "sb")):
+                out.append(run(c, parse(name, q), bind("", name, ["1"]), execute(""), sync()))
+            out.append(run(a, query("COMMIT")))
+            out.append(run(b, query("COMMIT")))
+            out.append(run(a, query("ALTER TABLE ext_stale DROP COLUMN f1")))
+            out.append(run(a, bind("", "sa", ["1"]), execute(""), sync()))
+            # b holds the connection that failed; a gets the other one
+            out.append(run(b, query("BEGIN")))
+            out.append(run(b, query("SELECT 1")))
+            for i in range(3):
+                out.append(run(a, parse("fresh%d" % i, q), bind("", "fresh%d" % i, ["1"]),
+                               execute(""), sync()))
+            out.append(run(b, parse("freshb", q), bind("", "freshb", ["1"]), execute(""), sync()))
+            out.append(run(b, query("COMMIT")))
+            out.append(run(a, query("DROP TABLE ext_stale")))
+            return out
+        finally:
+            a.close()
+            b.close()
+
+    def test_fresh_parse_after_columns_change(self):
+        env = harness.get_env()
+        want = self.transcript(env.direct)
+        gw = env.gateway("ext-stale", pool_size=2, workers=1)
+        got = self.transcript(gw)
+        if got != want:
+            self.fail("through %s:\n%s" % (gw.name, harness.text_diff(
+                pprint.pformat(want, width=110), pprint.pformat(got, width=110))))
