@@ -7,10 +7,14 @@
 #      some are missing; non-interactive),
 #   2. builds build/ with -DPGW_WERROR=ON and runs ctest,
 #   3. builds build-asan/ with ASan+UBSan (PGW_SANITIZE=ON) and runs ctest,
-#   4. runs the integration tests (tests/integration: psql, psycopg2 and
-#      pgbench against a throwaway PostgreSQL 15, directly and through the
-#      ASan+UBSan build of multigateway),
-#   5. runs scripts/fuzz.sh for PGW_FUZZ_SECONDS (default 60) per target.
+#   4. runs the integration tests (tests/integration: psql, psycopg2,
+#      psycopg 3, asyncpg, node-postgres, pgbench, replication clients and
+#      gRPC interop against a throwaway PostgreSQL 15, directly and through
+#      the ASan+UBSan builds of multigateway and multipooler), then the
+#      real-client modules again through a multipooler (run.py --remote,
+#      its known failures listed in tests/integration/remote_known_failures.txt),
+#   5. runs the conformance suites (tests/conformance/run.sh),
+#   6. runs scripts/fuzz.sh for PGW_FUZZ_SECONDS (default 60) per target.
 #
 # Exits non-zero on the first failure.
 set -euo pipefail
@@ -93,6 +97,14 @@ step "integration tests (tests/integration, gateway from build-asan/)"
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
 	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 	PGW_GATEWAY="$root/build-asan/multigateway" /usr/bin/python3 tests/integration/run.py
+
+# ---- 4b. the same real clients through the remote path (gateway --pooler ->
+# multipooler -> PostgreSQL), both sanitized
+step "integration tests through a multipooler (run.py --remote, build-asan/)"
+ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
+	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+	PGW_GATEWAY="$root/build-asan/multigateway" /usr/bin/python3 tests/integration/run.py --remote \
+	--known-failures tests/integration/remote_known_failures.txt
 
 # ---- 5. conformance: PostgreSQL's own suites directly and through the gateway
 step "conformance (tests/conformance/run.sh, gateway from build/)"

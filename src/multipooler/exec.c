@@ -70,11 +70,13 @@ struct mp_job {
 	bool copy_in, copy_ended, client_paused, half_closed;
 	bool auth_row;
 	char *auth_value;
+	mp_resv *waiting_on; /* queued behind a cancelled call on this reservation */
 };
 
 static void job_run(mp_job *j);
 static void job_complete(mp_job *j);
 static void job_free(mp_job *j);
+static void resv_after_call(mp_worker *mw, mp_resv *r);
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -246,13 +248,62 @@ static void finish_simple_error(rpc_call *call, int status, const char *sqlstate
 
 /* ------------------------------------------------------------ reservations */
 
+static void notify_free(mp_notify *n)
+{
+	free(n->channel);
+	free(n->payload);
+	free(n);
+}
+
 static void resv_on_message(void *owner, backend *be, pgw_msg *m)
 {
-	/* Between calls the server may still speak (a NOTIFY to a LISTEN
-	 * session, a notice): nobody is there to hear it. */
-	(void)owner;
+	/* Between calls the server may still speak: a NOTIFY to a LISTEN
+	 * session is kept for the next call, as PostgreSQL's client would
+	 * read it with the next results; a notice has nobody to hear it. */
+	mp_resv *r = owner;
+	pgw_error err;
 	(void)be;
-	(void)m;
+	if (m->type != 'A' || pgw_decode_msg_body(m, &err) != PGW_OK)
+		return;
+	const pgw_notification_response *a = &m->body.notification_response;
+	mp_notify *n = calloc(1, sizeof *n);
+	if (!n)
+		return;
+	n->pid = a->pid;
+	n->channel = xstrndup(a->channel.ptr, a->channel.len);
+	n->payload = xstrndup(a->payload.ptr, a->payload.len);
+	if (!n->channel || !n->payload) {
+		notify_free(n);
+		return;
+	}
+	if (r->notify_count >= MP_NOTIFY_MAX) {
+		mp_notify *old = r->notify_head;
+		r->notify_head = old->next;
+		if (!r->notify_head)
+			r->notify_tail = NULL;
+		r->notify_count--;
+		notify_free(old);
+		log_warning("reserved connection %llu: more than %d notifications waiting for a call, "
+			    "the oldest dropped",
+			    (unsigned long long)r->id, MP_NOTIFY_MAX);
+	}
+	if (r->notify_tail)
+		r->notify_tail->next = n;
+	else
+		r->notify_head = n;
+	r->notify_tail = n;
+	r->notify_count++;
+}
+
+static void notify_clear(mp_resv *r)
+{
+	while (r->notify_head) {
+		mp_notify *n = r->notify_head;
+		r->notify_head = n->next;
+		notify_free(n);
+	}
+	r->notify_tail = NULL;
+	r->notify_count = 0;
 }
 
 static void resv_unlink(mp_worker *mw, mp_resv *r)
@@ -262,6 +313,18 @@ static void resv_unlink(mp_worker *mw, mp_resv *r)
 		link = &(*link)->next;
 	if (*link)
 		*link = r->next;
+	if (r->waiting) {
+		/* The call queued behind a cancelled one finds the reservation
+		 * gone, as if it had come a moment later. */
+		mp_job *w = r->waiting;
+		r->waiting = NULL;
+		w->waiting_on = NULL;
+		finish_simple_error(w->call, RPC_NOT_FOUND, "08003", "reserved connection %llu not found",
+				    (unsigned long long)r->id);
+		w->call = NULL;
+		job_free(w);
+	}
+	notify_clear(r);
 	free(r->portal);
 	free(r);
 }
@@ -343,6 +406,7 @@ void mpx_resv_free_all(mp_worker *mw)
 	while (mw->resvs) {
 		mp_resv *r = mw->resvs;
 		mw->resvs = r->next;
+		notify_clear(r);
 		free(r->portal);
 		free(r);
 	}
@@ -997,6 +1061,28 @@ static bool apply_settings(mp_job *j, const Query__ExecuteOptions *o)
 	return sent;
 }
 
+/* What the reservation heard between calls comes first in this call's
+ * answer, in the order the server sent it. */
+static void send_waiting_notifications(mp_job *j, mp_resv *r)
+{
+	while (r->notify_head && j->call) {
+		mp_notify *n = r->notify_head;
+		r->notify_head = n->next;
+		Query__PgNotification qn = QUERY__PG_NOTIFICATION__INIT;
+		qn.pid = n->pid;
+		qn.channel = n->channel;
+		qn.payload = n->payload;
+		Query__QueryResultPayload p = QUERY__QUERY_RESULT_PAYLOAD__INIT;
+		p.payload_case = QUERY__QUERY_RESULT_PAYLOAD__PAYLOAD_NOTIFICATION;
+		p.notification = &qn;
+		send_payload(j, &p, NULL);
+		notify_free(n);
+		r->notify_count--;
+	}
+	if (!r->notify_head)
+		r->notify_tail = NULL;
+}
+
 /* The server connection is ours: set it up, then run. */
 static void job_go(mp_job *j, backend *be)
 {
@@ -1008,6 +1094,8 @@ static void job_go(mp_job *j, backend *be)
 	Query__ReservationOptions *ro;
 	req_parts(j, &t, &o, &ro);
 	mp_resv *r = j->resv;
+	if (r && r->notify_head && streaming(j))
+		send_waiting_notifications(j, r);
 	if (r && r->portal && !j->continuing) {
 		/* A new request ends the portal left open, as a Sync would. */
 		backend_send_own_sync(be);
@@ -1389,7 +1477,8 @@ static void job_complete(mp_job *j)
 	 * client of a new reservation: none is made for them. */
 	bool can_reserve = j->kind == MPX_STREAM || j->kind == MPX_PORTAL ||
 			   j->kind == MPX_CONCLUDE || j->kind == MPX_COPY;
-	if (keep && !r && can_reserve)
+	mp_resv *after = NULL; /* kept: what waits on it runs next */
+	if (keep && !r && can_reserve && j->call)
 		r = j->resv = resv_new(mw, be);
 	if (keep && r) {
 		r->reasons = keep;
@@ -1398,6 +1487,7 @@ static void job_complete(mp_job *j)
 		r->settings_dirty |= j->settings_dirty;
 		free(r->portal);
 		r->portal = NULL;
+		after = r;
 		r->flush_mode = portal_open;
 		if (portal_open) {
 			Multipoolerservice__PortalStreamExecuteRequest *pr = (void *)j->req;
@@ -1470,6 +1560,27 @@ static void job_complete(mp_job *j)
 		j->call = NULL;
 	}
 	job_free(j);
+	if (after)
+		resv_after_call(mw, after);
+}
+
+/* A cancelled call has wound down on a reservation: a release asked
+ * meanwhile happens now, or the call queued behind it runs. */
+static void resv_after_call(mp_worker *mw, mp_resv *r)
+{
+	if (r->release_pending) {
+		resv_release(mw, r);
+		return;
+	}
+	mp_job *w = r->waiting;
+	if (!w)
+		return;
+	r->waiting = NULL;
+	w->waiting_on = NULL;
+	w->resv = r;
+	r->job = w;
+	r->last_used = ev_now(mw->w.loop);
+	job_go(w, r->be);
 }
 
 static void job_free(mp_job *j)
@@ -1608,6 +1719,14 @@ void mpx_start(mp_worker *mw, rpc_call *call, mpx_kind kind, const ProtobufCMess
 			job_free(j);
 			return;
 		}
+		if (r->job && !r->job->call && !r->waiting && !r->release_pending) {
+			/* The call before was cancelled and its statement is
+			 * still being stopped on the server: this one follows. */
+			r->waiting = j;
+			j->waiting_on = r;
+			j->stage = JS_WAIT;
+			return;
+		}
 		if (r->job) {
 			finish_simple_error(call, RPC_FAILED_PRECONDITION, "55000",
 					    "reserved connection %llu is busy with another call",
@@ -1658,6 +1777,29 @@ void mpx_cancel(rpc_call *call)
 		return;
 	rpc_call_set_data(call, NULL);
 	j->call = NULL;
+	if (j->waiting_on) {
+		j->waiting_on->waiting = NULL;
+		j->waiting_on = NULL;
+		job_free(j);
+		return;
+	}
+	if (j->resv && j->resv->job == j && j->be) {
+		/* The gateway keeps the reservation: stop the statement as
+		 * PostgreSQL's own cancel does (a transaction it ran in is
+		 * then failed, not rolled back) and let the job wind down
+		 * with no call to answer; what comes next waits for it. */
+		backend *be = j->be;
+		if (j->copy_in && !j->copy_ended) {
+			pgw_copy_fail f = {{(const uint8_t *)"the client cancelled the call", 29}};
+			pgw_encode_copy_fail(conn_wbuf(&be->conn), &f);
+			conn_wrote(&be->conn);
+			j->copy_ended = true;
+		} else {
+			backend_cancel(be);
+		}
+		backend_resume(be); /* nobody reads slowly now; may end the job */
+		return;
+	}
 	if (j->stage == JS_WAIT && !j->be) {
 		pool_cancel_wait(&j->waiter);
 		if (j->resv)
@@ -1775,14 +1917,17 @@ void mpx_release(mp_worker *mw, rpc_call *call,
 				    (unsigned long long)rid);
 		return;
 	}
-	if (r->job) {
+	if (r->job && (r->job->call || r->waiting)) {
 		finish_simple_error(call, RPC_FAILED_PRECONDITION, "55000",
 				    "reserved connection %llu is busy with another call",
 				    (unsigned long long)rid);
 		return;
 	}
 	int32_t pid = r->be->pid;
-	resv_release(mw, r);
+	if (r->job)
+		r->release_pending = true; /* once its cancelled call is done */
+	else
+		resv_release(mw, r);
 	Query__ReservedState rs = QUERY__RESERVED_STATE__INIT;
 	Clustermetadata__ID id;
 	mpx_pooler_id(mw, &id);

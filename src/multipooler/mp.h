@@ -51,12 +51,33 @@ typedef struct mp_server mp_server;
 typedef struct mp_job mp_job;
 typedef struct mp_health mp_health;
 
+/* A NotificationResponse that came between calls. */
+typedef struct mp_notify {
+	struct mp_notify *next;
+	int32_t pid;
+	char *channel;
+	char *payload;
+} mp_notify;
+
+/* Notifications kept for the next call, at most; older ones are dropped
+ * past this (a LISTEN session that stops calling must not grow us). */
+#define MP_NOTIFY_MAX 10000
+
 /* A server connection pinned across calls. */
 typedef struct mp_resv {
 	uint64_t id;
 	backend *be;
 	uint32_t reasons;
 	mp_job *job;	    /* the call running on it now, or NULL */
+	/* A call that came while a cancelled call still winds down on the
+	 * server: it runs once that one is done (the gateway sends one call
+	 * at a time, so one slot is enough). */
+	mp_job *waiting;
+	bool release_pending; /* released while a cancelled call winds down */
+	/* Notifications heard between calls, oldest first: the next
+	 * streaming call delivers them before its own results. */
+	mp_notify *notify_head, *notify_tail;
+	size_t notify_count;
 	char *portal;	    /* a suspended portal's name, or NULL */
 	bool flush_mode;    /* that portal lives in an implicit transaction: no Sync sent */
 	bool settings_dirty; /* statements ran that may have changed settings */

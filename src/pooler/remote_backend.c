@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -143,6 +144,9 @@ struct remote_backend {
 	rpc_client_call *call;
 	call_ctx *ctx;
 	bool call_paused;
+	/* A cancel came while the request it is for was still on its way to
+	 * us: the call that request starts is cancelled once it is sent. */
+	bool cancel_owed;
 	bool rd_sent, tag_sent, any_tag;
 	uint32_t rows;
 	int32_t max_rows;
@@ -539,6 +543,13 @@ static void on_call_close(rpc_client_call *call, int status, const char *message
 static void on_call_writable(rpc_client_call *call, void *arg);
 static const rpc_client_ops call_ops = {on_call_message, on_call_close, on_call_writable};
 
+/* The calls that run a statement, which a cancel stops. */
+static bool call_cancellable(call_kind kind)
+{
+	return kind == CALL_QUERY || kind == CALL_EXECUTE || kind == CALL_PARSE || kind == CALL_BINDCHECK ||
+	       kind == CALL_SYNC || kind == CALL_COPY;
+}
+
 static bool start_call(remote_backend *rb, call_kind kind, const char *method,
 		       const ProtobufCMessageDescriptor *resp, const ProtobufCMessage *req)
 {
@@ -566,6 +577,12 @@ static bool start_call_open(remote_backend *rb, call_kind kind, const char *meth
 	if (!keep_open)
 		rpc_client_close_send(rb->call);
 	conn_read_stop(&rb->conn);
+	if (rb->cancel_owed && call_cancellable(kind)) {
+		/* The pooler sees the request, then its cancel, and stops the
+		 * statement as PostgreSQL would have. */
+		rb->cancel_owed = false;
+		rpc_client_cancel(rb->call);
+	}
 	return true;
 }
 
@@ -1052,7 +1069,19 @@ static void on_call_close(rpc_client_call *call, int status, const char *message
 		encode_simple(w, '2');
 	rb->bind_owed = false;
 	if (kind == CALL_COPY && rb->copy_violation[0]) {
-		encode_error(w, "ERROR", "08P01", rb->copy_violation);
+		/* PostgreSQL's own error names the violation and where the
+		 * COPY stood; the server's answer to our CopyFail has the
+		 * latter (its context), so it is kept. */
+		Mtrpc__RPCError *e = err ? mtrpc__rpcerror__unpack(NULL, err_len, err) : NULL;
+		Query__PgDiagnostic d = QUERY__PG_DIAGNOSTIC__INIT;
+		d.severity = "ERROR";
+		d.code = "08P01";
+		d.message = rb->copy_violation;
+		if (e && e->pg_diagnostic)
+			d.where = e->pg_diagnostic->where;
+		remote_encode_diagnostic(w, &d, 'E');
+		if (e)
+			mtrpc__rpcerror__free_unpacked(e, NULL);
 		rb_fail(rb, "terminating connection because protocol synchronization was lost");
 		return;
 	}
@@ -1844,6 +1873,10 @@ static void rb_process(remote_backend *rb)
 		conn_read_stop(c);
 		return;
 	}
+	int unread = 0;
+	if (rb->cancel_owed && !rb->call && pgw_rbuf_len(&c->in) == 0 &&
+	    !(ioctl(c->fd, FIONREAD, &unread) == 0 && unread > 0))
+		rb->cancel_owed = false; /* what it was for was answered here */
 	if ((!rb->call || (rb->copy_in && !rb->copy_blocked)) && !rb->wait_link)
 		conn_read_start(c);
 	else
@@ -1965,11 +1998,20 @@ void remote_backend_end_hold(backend *be, bool discard)
 void remote_backend_cancel(backend *be)
 {
 	remote_backend *rb = be->remote;
-	if (rb && rb->call && rb->ctx &&
-	    (rb->ctx->kind == CALL_QUERY || rb->ctx->kind == CALL_EXECUTE || rb->ctx->kind == CALL_PARSE ||
-	     rb->ctx->kind == CALL_BINDCHECK || rb->ctx->kind == CALL_SYNC ||
-	     rb->ctx->kind == CALL_COPY))
+	if (!rb || rb->dead)
+		return;
+	if (rb->call && rb->ctx && call_cancellable(rb->ctx->kind)) {
 		rpc_client_cancel(rb->call);
+		return;
+	}
+	/* A request written but not yet turned into a call (still in the
+	 * holder's output, the socket or our input) is, to the holder,
+	 * already running: its call is cancelled when it starts. Idle, a
+	 * cancel does nothing, as on PostgreSQL. */
+	int unread = 0;
+	if (conn_pending(&be->conn) > 0 || pgw_rbuf_len(&rb->conn.in) > 0 ||
+	    (ioctl(rb->conn.fd, FIONREAD, &unread) == 0 && unread > 0))
+		rb->cancel_owed = true;
 }
 
 void remote_backend_close(backend *be)

@@ -43,6 +43,17 @@ REMOTE_MODULES = ["test_psql_scripts", "test_psycopg2_compat", "test_psycopg3", 
                   "test_cancel"]
 
 
+def read_known_failures(path):
+    """{test id: reason} from lines 'module.Class.method  # reason'."""
+    known = {}
+    with open(path) as f:
+        for line in f:
+            tid, _, why = line.partition("#")
+            if tid.strip():
+                known[tid.strip()] = why.strip() or "no reason given"
+    return known
+
+
 def iter_tests(suite):
     for t in suite:
         if isinstance(t, unittest.TestSuite):
@@ -131,6 +142,9 @@ def main():
     ap.add_argument("--list", action="store_true", help="list tests and exit")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("--known-failures", metavar="FILE",
+                    help="tests listed in FILE (one id per line, '#' starts a reason) may fail "
+                         "without failing the run; each is reported, and so is one that passes")
     ap.add_argument("--remote", action="store_true",
                     help="gateways use a multipooler (--pooler); without test names, runs "
                          + ", ".join(REMOTE_MODULES))
@@ -205,7 +219,18 @@ def main():
         print("0 passed, %d failed" % len(tests))
         return 2
     npass = len(result.passed)
-    nfail = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    failed_ids = [t.id() if hasattr(t, "_testMethodName") else str(t)
+                  for t, _ in result.failures + result.errors]
+    nfail = len(failed_ids) + len(result.unexpectedSuccesses)
+    if args.known_failures:
+        known = read_known_failures(args.known_failures)
+        for tid in failed_ids:
+            if tid in known:
+                print("KNOWN   %s -- %s" % (tid, known[tid]))
+                nfail -= 1
+        for t in result.passed:
+            if t.id() in known:
+                print("FIXED   %s passes: take it out of %s" % (t.id(), args.known_failures))
     for problem in env.shutdown_problems:
         print("FAIL    at shutdown: %s" % problem)
         nfail += 1
