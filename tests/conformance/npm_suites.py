@@ -45,12 +45,10 @@ TIMING_RACE = (
 KNOWN = {
     "databases-pg": {
         "too-many-connections-for-role.test.pg › Handling too many connections for role":
-            "gateway: a session already admitted (its login served by a pooled "
-            "server connection) needs a new server connection for BEGIN, "
-            "PostgreSQL refuses it (role CONNECTION LIMIT 2) and the gateway "
-            "fails the statement with 53300 instead of waiting for one of the "
-            "role's busy server connections; the pool's tx() rejects where the "
-            "test expects the refusal at connect (onError) and every tx to succeed",
+            "transaction pooling (by design): the role has CONNECTION LIMIT 2; the "
+            "gateway admits every client and makes their transactions wait for the "
+            "role's two server connections, so all of them succeed, where the test "
+            "expects some connections refused at connect (onError called)",
         # The three tests start the transaction that takes an advisory lock
         # and, without waiting for it, the one that probes the lock. Directly
         # the prober has to wait for a new backend to start, so the lock is
