@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "cmd/cmdline.h"
 #include "common/log.h"
 #include "gateway/authquery.h"
 #include "gateway/gateway.h"
@@ -71,125 +72,23 @@ static const char usage_text[] =
 	"With TLS on, clients may ask for it with SSLRequest or start TLS directly\n"
 	"(sslnegotiation=direct, ALPN \"postgresql\" required).\n";
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
+/* --backend: host=H port=P password=S connect_timeout=S. */
+static void set_backend_key(void *arg, int opt, const char *key, const char *val)
 {
-	va_list ap;
-	fputs("multigateway: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(2);
-}
-
-static long parse_long(const char *name, const char *v, long min, long max)
-{
-	char *end;
-	errno = 0;
-	long n = strtol(v, &end, 10);
-	if (errno || end == v || *end || n < min || n > max)
-		die("invalid value for --%s: \"%s\" (want a whole number from %ld to %ld)", name, v,
-		    min, max);
-	return n;
-}
-
-static double parse_seconds(const char *name, const char *v)
-{
-	char *end;
-	errno = 0;
-	double d = strtod(v, &end);
-	if (errno || end == v || *end || d < 0 || d > 1e7)
-		die("invalid value for --%s: \"%s\" (want seconds)", name, v);
-	return d;
-}
-
-/* host=H port=P password=S connect_timeout=S, values optionally quoted. */
-static void parse_backend(gateway_config *cfg, const char *conninfo)
-{
-	const char *p = conninfo;
-	while (*p) {
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (!*p)
-			break;
-		const char *eq = strchr(p, '=');
-		if (!eq)
-			die("invalid --backend \"%s\": want key=value pairs", conninfo);
-		char key[64];
-		size_t klen = (size_t)(eq - p);
-		while (klen && (p[klen - 1] == ' '))
-			klen--;
-		if (klen == 0 || klen >= sizeof key)
-			die("invalid --backend \"%s\"", conninfo);
-		memcpy(key, p, klen);
-		key[klen] = '\0';
-		p = eq + 1;
-		while (*p == ' ')
-			p++;
-		char val[1024];
-		size_t vlen = 0;
-		if (*p == '\'') {
-			p++;
-			while (*p && *p != '\'') {
-				if (*p == '\\' && p[1])
-					p++;
-				if (vlen + 1 < sizeof val)
-					val[vlen++] = *p;
-				p++;
-			}
-			if (*p != '\'')
-				die("invalid --backend \"%s\": unterminated quote", conninfo);
-			p++;
-		} else {
-			while (*p && *p != ' ' && *p != '\t') {
-				if (vlen + 1 < sizeof val)
-					val[vlen++] = *p;
-				p++;
-			}
-		}
-		val[vlen] = '\0';
-		if (strcmp(key, "host") == 0) {
-			free(cfg->pool.host);
-			cfg->pool.host = strdup(val);
-		} else if (strcmp(key, "port") == 0) {
-			cfg->pool.port = (int)parse_long("backend port", val, 1, 65535);
-		} else if (strcmp(key, "password") == 0) {
-			free(cfg->pool.password);
-			cfg->pool.password = strdup(val);
-		} else if (strcmp(key, "connect_timeout") == 0) {
-			cfg->pool.connect_timeout = parse_seconds("backend connect_timeout", val);
-		} else {
-			die("unknown --backend key \"%s\" (known: host, port, password, connect_timeout)",
+	pool_config *pc = arg;
+	(void)opt;
+	if (strcmp(key, "host") == 0)
+		cmdline_set_str(&pc->host, val);
+	else if (strcmp(key, "port") == 0)
+		pc->port = (int)cmdline_long("backend port", val, 1, 65535);
+	else if (strcmp(key, "password") == 0)
+		cmdline_set_str(&pc->password, val);
+	else if (strcmp(key, "connect_timeout") == 0)
+		pc->connect_timeout = cmdline_seconds("backend connect_timeout", val);
+	else
+		cmdline_die("unknown --backend key \"%s\" (known: host, port, password, "
+			    "connect_timeout)",
 			    key);
-		}
-	}
-}
-
-static void resolve_backend(pool_config *pc)
-{
-	if (pc->host[0] == '/') {
-		struct sockaddr_un *sun = (struct sockaddr_un *)&pc->addr;
-		memset(sun, 0, sizeof *sun);
-		sun->sun_family = AF_UNIX;
-		int n = snprintf(sun->sun_path, sizeof sun->sun_path, "%s/.s.PGSQL.%d", pc->host,
-				 pc->port);
-		if (n < 0 || (size_t)n >= sizeof sun->sun_path)
-			die("backend socket path too long");
-		pc->addrlen = sizeof *sun;
-		return;
-	}
-	struct addrinfo hints = {0}, *res;
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	char port[16];
-	snprintf(port, sizeof port, "%d", pc->port);
-	int rc = getaddrinfo(pc->host, port, &hints, &res);
-	if (rc != 0)
-		die("cannot resolve backend host \"%s\": %s", pc->host, gai_strerror(rc));
-	memcpy(&pc->addr, res->ai_addr, res->ai_addrlen);
-	pc->addrlen = res->ai_addrlen;
-	freeaddrinfo(res);
 }
 
 enum {
@@ -251,28 +150,35 @@ static const struct option options[] = {
 	{NULL, 0, NULL, 0},
 };
 
-static bool listen_from_flags;
-
-static void set_option(gateway_config *cfg, int opt, const char *name, const char *v)
+static void set_option(void *arg, int opt, const char *name, const char *v)
 {
+	gateway_config *cfg = arg;
 	switch (opt) {
+	case OPT_HELP:
+		printf(usage_text, AUTHQ_CACHE_SECONDS);
+		exit(0);
+	case OPT_VERSION:
+		printf("multigateway %s\n", VERSION);
+		exit(0);
+	case OPT_CONFIG:
+		break; /* read before the flags */
 	case OPT_LISTEN:
 		if (cfg->nlisten == GW_MAX_LISTEN)
-			die("at most %d --listen addresses", GW_MAX_LISTEN);
-		cfg->listen[cfg->nlisten++] = strdup(v);
+			cmdline_die("at most %d --listen addresses", GW_MAX_LISTEN);
+		cfg->listen[cfg->nlisten] = NULL;
+		cmdline_set_str(&cfg->listen[cfg->nlisten++], v);
 		break;
 	case OPT_SOCKET_DIR:
-		free(cfg->socket_dir);
-		cfg->socket_dir = strdup(v);
+		cmdline_set_str(&cfg->socket_dir, v);
 		break;
 	case OPT_BACKEND:
-		parse_backend(cfg, v);
+		cmdline_conninfo("--backend", v, set_backend_key, &cfg->pool);
 		break;
 	case OPT_WORKERS:
-		cfg->workers = (int)parse_long(name, v, 1, 127);
+		cfg->workers = (int)cmdline_long(name, v, 1, 127);
 		break;
 	case OPT_POOL_SIZE:
-		cfg->pool.pool_size = (int)parse_long(name, v, 1, 100000);
+		cfg->pool.pool_size = (int)cmdline_long(name, v, 1, 100000);
 		break;
 	case OPT_POOL_MODE:
 		if (strcmp(v, "transaction") == 0)
@@ -280,119 +186,62 @@ static void set_option(gateway_config *cfg, int opt, const char *name, const cha
 		else if (strcmp(v, "session") == 0)
 			cfg->mode = POOL_MODE_SESSION;
 		else
-			die("invalid value for --pool-mode: \"%s\" (want transaction or session)", v);
+			cmdline_die("invalid value for --pool-mode: \"%s\" (want transaction or session)", v);
 		break;
 	case OPT_POOL_TIMEOUT:
-		cfg->pool.wait_timeout = parse_seconds(name, v);
+		cfg->pool.wait_timeout = cmdline_seconds(name, v);
 		break;
 	case OPT_IDLE_TIMEOUT:
-		cfg->pool.idle_timeout = parse_seconds(name, v);
+		cfg->pool.idle_timeout = cmdline_seconds(name, v);
 		break;
 	case OPT_LIFETIME:
-		cfg->pool.lifetime = parse_seconds(name, v);
+		cfg->pool.lifetime = cmdline_seconds(name, v);
 		break;
 	case OPT_MAX_PREPARED:
-		cfg->pool.max_prepared = (int)parse_long(name, v, 1, 1000000);
+		cfg->pool.max_prepared = (int)cmdline_long(name, v, 1, 1000000);
 		break;
 	case OPT_MAX_CLIENTS:
-		cfg->max_clients = (int)parse_long(name, v, 1, 10000000);
+		cfg->max_clients = (int)cmdline_long(name, v, 1, 10000000);
 		break;
 	case OPT_LOGIN_TIMEOUT:
-		cfg->login_timeout = parse_seconds(name, v);
+		cfg->login_timeout = cmdline_seconds(name, v);
 		break;
 	case OPT_MAX_MESSAGE:
-		cfg->max_message = (uint32_t)parse_long(name, v, 1024, 0x3ffffffe);
+		cfg->max_message = (uint32_t)cmdline_long(name, v, 1024, 0x3ffffffe);
 		break;
 	case OPT_HBA:
-		free(cfg->hba_file);
-		cfg->hba_file = strdup(v);
+		cmdline_set_str(&cfg->hba_file, v);
 		break;
 	case OPT_AUTH_FILE:
-		free(cfg->auth_file);
-		cfg->auth_file = strdup(v);
+		cmdline_set_str(&cfg->auth_file, v);
 		break;
 	case OPT_AUTH_USER:
-		free(cfg->auth_user);
-		cfg->auth_user = strdup(v);
+		cmdline_set_str(&cfg->auth_user, v);
 		break;
 	case OPT_AUTH_DATABASE:
-		free(cfg->auth_database);
-		cfg->auth_database = strdup(v);
+		cmdline_set_str(&cfg->auth_database, v);
 		break;
 	case OPT_POOLER:
-		free(cfg->pooler);
-		cfg->pooler = strdup(v);
+		cmdline_set_str(&cfg->pooler, v);
 		break;
 	case OPT_TOPOLOGY:
-		free(cfg->topology_file);
-		cfg->topology_file = strdup(v);
+		cmdline_set_str(&cfg->topology_file, v);
 		break;
 	case OPT_TLS_CERT:
-		free((char *)cfg->tls.cert_file);
-		cfg->tls.cert_file = strdup(v);
+		cmdline_set_str((char **)&cfg->tls.cert_file, v);
 		break;
 	case OPT_TLS_KEY:
-		free((char *)cfg->tls.key_file);
-		cfg->tls.key_file = strdup(v);
+		cmdline_set_str((char **)&cfg->tls.key_file, v);
 		break;
 	case OPT_TLS_CA:
-		free((char *)cfg->tls.ca_file);
-		cfg->tls.ca_file = strdup(v);
+		cmdline_set_str((char **)&cfg->tls.ca_file, v);
 		break;
 	case OPT_LOG_LEVEL:
-		if (strcmp(v, "debug") == 0)
-			log_min_level = LOG_DEBUG;
-		else if (strcmp(v, "info") == 0)
-			log_min_level = LOG_INFO;
-		else if (strcmp(v, "warning") == 0)
-			log_min_level = LOG_WARNING;
-		else if (strcmp(v, "error") == 0)
-			log_min_level = LOG_ERROR;
-		else
-			die("invalid value for --log-level: \"%s\"", v);
+		cmdline_log_level(v);
 		break;
 	default:
-		die("unknown option %s", name);
+		cmdline_die("unknown option %s", name);
 	}
-}
-
-static void read_config(gateway_config *cfg, const char *path)
-{
-	FILE *f = fopen(path, "r");
-	if (!f)
-		die("cannot read config file %s: %s", path, strerror(errno));
-	char line[4096];
-	int lineno = 0;
-	while (fgets(line, sizeof line, f)) {
-		lineno++;
-		char *p = line;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		char *end = p + strlen(p);
-		while (end > p && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
-			*--end = '\0';
-		if (!*p || *p == '#')
-			continue;
-		char *eq = strchr(p, '=');
-		if (!eq)
-			die("%s:%d: want 'name = value'", path, lineno);
-		char *name_end = eq;
-		while (name_end > p && (name_end[-1] == ' ' || name_end[-1] == '\t'))
-			name_end--;
-		*name_end = '\0';
-		char *v = eq + 1;
-		while (*v == ' ' || *v == '\t')
-			v++;
-		const struct option *o = options;
-		while (o->name && strcmp(o->name, p) != 0)
-			o++;
-		if (!o->name || o->val == OPT_CONFIG || o->has_arg != required_argument)
-			die("%s:%d: unknown setting \"%s\"", path, lineno, p);
-		if (o->val == OPT_LISTEN && listen_from_flags)
-			continue; /* flags win */
-		set_option(cfg, o->val, o->name, v);
-	}
-	fclose(f);
 }
 
 int main(int argc, char **argv)
@@ -400,6 +249,7 @@ int main(int argc, char **argv)
 	gateway gw;
 	memset(&gw, 0, sizeof gw);
 	gateway_config *cfg = &gw.cfg;
+	cmdline_init("multigateway");
 	cfg->pool.host = strdup("127.0.0.1");
 	cfg->pool.port = 5432;
 	cfg->pool.pool_size = 20;
@@ -416,68 +266,32 @@ int main(int argc, char **argv)
 	cfg->workers = cores > 0 ? (cores > 127 ? 127 : (int)cores) : 1;
 
 	/* The config file first, so that flags override it. */
-	const char *config = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-			config = argv[i + 1];
-		else if (strncmp(argv[i], "--config=", 9) == 0)
-			config = argv[i] + 9;
-		else if (strcmp(argv[i], "--listen") == 0 || strncmp(argv[i], "--listen=", 9) == 0)
-			listen_from_flags = true;
-	}
+	const char *config = cmdline_config_path(argc, argv);
 	if (config)
-		read_config(cfg, config);
-
-	opterr = 0;
-	int opt;
-	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
-		switch (opt) {
-		case OPT_HELP:
-			printf(usage_text, AUTHQ_CACHE_SECONDS);
-			return 0;
-		case OPT_VERSION:
-			printf("multigateway %s\n", VERSION);
-			return 0;
-		case OPT_CONFIG:
-			break;
-		case '?':
-			if (optopt)
-				die("option %s needs a value (see --help)", argv[optind - 1]);
-			die("unknown option %s (see --help)", argv[optind - 1]);
-		case ':':
-			die("option %s needs a value", argv[optind - 1]);
-		default: {
-			const struct option *o = options;
-			while (o->name && o->val != opt)
-				o++;
-			set_option(cfg, opt, o->name ? o->name : "?", optarg);
-		}
-		}
-	}
-	if (optind < argc)
-		die("unexpected argument \"%s\" (see --help)", argv[optind]);
+		cmdline_read_config(config, argc, argv, options, OPT_CONFIG, set_option, cfg);
+	cmdline_parse_flags(argc, argv, options, set_option, cfg);
 	if (!cfg->tls.cert_file != !cfg->tls.key_file)
-		die("--tls-cert and --tls-key go together");
+		cmdline_die("--tls-cert and --tls-key go together");
 	if (cfg->tls.ca_file && !cfg->tls.cert_file)
-		die("--tls-ca needs --tls-cert and --tls-key");
+		cmdline_die("--tls-ca needs --tls-cert and --tls-key");
 	if (cfg->nlisten == 0)
 		cfg->listen[cfg->nlisten++] = strdup("127.0.0.1:6432");
 	if (cfg->socket_dir) {
 		const char *colon = strrchr(cfg->listen[0], ':');
 		cfg->unix_port = colon ? atoi(colon + 1) : 6432;
 	}
-	resolve_backend(&cfg->pool);
+	cmdline_resolve_backend(&cfg->pool);
 	if (cfg->pooler && cfg->topology_file)
-		die("--pooler and --topology exclude each other");
+		cmdline_die("--pooler and --topology exclude each other");
 	if (cfg->pooler) {
 		cfg->topology = topology_single(cfg->pooler);
 		if (!cfg->topology)
-			die("out of memory");
+			cmdline_die("out of memory");
 	} else if (cfg->topology_file) {
 		char err[512];
 		cfg->topology = topology_load_file(cfg->topology_file, err, sizeof err);
 		if (!cfg->topology)
-			die("%s", err);
+			cmdline_die("%s", err);
 	}
 
 	/* Workers inherit a mask without SIGINT/SIGTERM; this thread waits

@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "cmd/cmdline.h"
 #include "common/log.h"
 #include "multipooler/mp.h"
 
@@ -45,6 +46,8 @@ static const char usage_text[] =
 	"  --database NAME          the database this pooler serves: health reports on it, and\n"
 	"                           requests naming none use it (default postgres)\n"
 	"  --log-level LEVEL        debug, info (default), warning or error\n"
+	"  --config FILE            read options from FILE: one 'name = value' per line,\n"
+	"                           names as above without the dashes; flags win\n"
 	"  --help, --version\n"
 	"\n"
 	"Requests run as their options.user (else the --backend user, else postgres) on\n"
@@ -55,133 +58,25 @@ static const char usage_text[] =
 	"Reserved connection ids belong to the worker that made them: a client keeps one\n"
 	"gRPC connection for the calls of one session.\n";
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
+/* --backend: host=H port=P user=U password=S connect_timeout=S. */
+static void set_backend_key(void *arg, int opt, const char *key, const char *val)
 {
-	va_list ap;
-	fputs("multipooler: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(2);
-}
-
-static long parse_long(const char *name, const char *v, long min, long max)
-{
-	char *end;
-	errno = 0;
-	long n = strtol(v, &end, 10);
-	if (errno || end == v || *end || n < min || n > max)
-		die("invalid value for --%s: \"%s\" (want a whole number from %ld to %ld)", name, v,
-		    min, max);
-	return n;
-}
-
-static double parse_seconds(const char *name, const char *v)
-{
-	char *end;
-	errno = 0;
-	double d = strtod(v, &end);
-	if (errno || end == v || *end || d < 0 || d > 1e7)
-		die("invalid value for --%s: \"%s\" (want seconds)", name, v);
-	return d;
-}
-
-static void set_str(char **slot, const char *v)
-{
-	free(*slot);
-	*slot = strdup(v);
-	if (!*slot)
-		die("out of memory");
-}
-
-/* key=value pairs, values optionally single-quoted. */
-static void parse_backend(mp_config *cfg, const char *conninfo)
-{
-	const char *p = conninfo;
-	while (*p) {
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (!*p)
-			break;
-		const char *eq = strchr(p, '=');
-		if (!eq)
-			die("invalid --backend \"%s\": want key=value pairs", conninfo);
-		char key[64];
-		size_t klen = (size_t)(eq - p);
-		while (klen && p[klen - 1] == ' ')
-			klen--;
-		if (klen == 0 || klen >= sizeof key)
-			die("invalid --backend \"%s\"", conninfo);
-		memcpy(key, p, klen);
-		key[klen] = '\0';
-		p = eq + 1;
-		while (*p == ' ')
-			p++;
-		char val[1024];
-		size_t vlen = 0;
-		if (*p == '\'') {
-			p++;
-			while (*p && *p != '\'') {
-				if (*p == '\\' && p[1])
-					p++;
-				if (vlen + 1 < sizeof val)
-					val[vlen++] = *p;
-				p++;
-			}
-			if (*p != '\'')
-				die("invalid --backend \"%s\": unterminated quote", conninfo);
-			p++;
-		} else {
-			while (*p && *p != ' ' && *p != '\t') {
-				if (vlen + 1 < sizeof val)
-					val[vlen++] = *p;
-				p++;
-			}
-		}
-		val[vlen] = '\0';
-		if (strcmp(key, "host") == 0)
-			set_str(&cfg->pool.host, val);
-		else if (strcmp(key, "port") == 0)
-			cfg->pool.port = (int)parse_long("backend port", val, 1, 65535);
-		else if (strcmp(key, "user") == 0)
-			set_str(&cfg->user, val);
-		else if (strcmp(key, "password") == 0)
-			set_str(&cfg->pool.password, val);
-		else if (strcmp(key, "connect_timeout") == 0)
-			cfg->pool.connect_timeout = parse_seconds("backend connect_timeout", val);
-		else
-			die("unknown --backend key \"%s\" (known: host, port, user, password, "
+	mp_config *cfg = arg;
+	(void)opt;
+	if (strcmp(key, "host") == 0)
+		cmdline_set_str(&cfg->pool.host, val);
+	else if (strcmp(key, "port") == 0)
+		cfg->pool.port = (int)cmdline_long("backend port", val, 1, 65535);
+	else if (strcmp(key, "user") == 0)
+		cmdline_set_str(&cfg->user, val);
+	else if (strcmp(key, "password") == 0)
+		cmdline_set_str(&cfg->pool.password, val);
+	else if (strcmp(key, "connect_timeout") == 0)
+		cfg->pool.connect_timeout = cmdline_seconds("backend connect_timeout", val);
+	else
+		cmdline_die("unknown --backend key \"%s\" (known: host, port, user, password, "
 			    "connect_timeout)",
 			    key);
-	}
-}
-
-static void resolve_backend(pool_config *pc)
-{
-	if (pc->host[0] == '/') {
-		struct sockaddr_un *sun = (struct sockaddr_un *)&pc->addr;
-		memset(sun, 0, sizeof *sun);
-		sun->sun_family = AF_UNIX;
-		int n = snprintf(sun->sun_path, sizeof sun->sun_path, "%s/.s.PGSQL.%d", pc->host,
-				 pc->port);
-		if (n < 0 || (size_t)n >= sizeof sun->sun_path)
-			die("backend socket path too long");
-		pc->addrlen = sizeof *sun;
-		return;
-	}
-	struct addrinfo hints = {0}, *res;
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	char port[16];
-	snprintf(port, sizeof port, "%d", pc->port);
-	int rc = getaddrinfo(pc->host, port, &hints, &res);
-	if (rc != 0)
-		die("cannot resolve backend host \"%s\": %s", pc->host, gai_strerror(rc));
-	memcpy(&pc->addr, res->ai_addr, res->ai_addrlen);
-	pc->addrlen = res->ai_addrlen;
-	freeaddrinfo(res);
 }
 
 enum {
@@ -198,6 +93,7 @@ enum {
 	OPT_POOLER_ID,
 	OPT_DATABASE,
 	OPT_LOG_LEVEL,
+	OPT_CONFIG,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -216,70 +112,71 @@ static const struct option options[] = {
 	{"pooler-id", required_argument, NULL, OPT_POOLER_ID},
 	{"database", required_argument, NULL, OPT_DATABASE},
 	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+	{"config", required_argument, NULL, OPT_CONFIG},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0},
 };
 
-static void set_option(mp_config *cfg, int opt, const char *name, const char *v)
+static void set_option(void *arg, int opt, const char *name, const char *v)
 {
+	mp_config *cfg = arg;
 	switch (opt) {
+	case OPT_HELP:
+		fputs(usage_text, stdout);
+		exit(0);
+	case OPT_VERSION:
+		printf("multipooler %s\n", VERSION);
+		exit(0);
+	case OPT_CONFIG:
+		break; /* read before the flags */
 	case OPT_LISTEN:
-		set_str(&cfg->listen, v);
+		cmdline_set_str(&cfg->listen, v);
 		break;
 	case OPT_BACKEND:
-		parse_backend(cfg, v);
+		cmdline_conninfo("--backend", v, set_backend_key, cfg);
 		break;
 	case OPT_WORKERS:
-		cfg->workers = (int)parse_long(name, v, 1, 127);
+		cfg->workers = (int)cmdline_long(name, v, 1, 127);
 		break;
 	case OPT_POOL_SIZE:
-		cfg->pool.pool_size = (int)parse_long(name, v, 1, 100000);
+		cfg->pool.pool_size = (int)cmdline_long(name, v, 1, 100000);
 		break;
 	case OPT_POOL_TIMEOUT:
-		cfg->pool.wait_timeout = parse_seconds(name, v);
+		cfg->pool.wait_timeout = cmdline_seconds(name, v);
 		break;
 	case OPT_IDLE_TIMEOUT:
-		cfg->pool.idle_timeout = parse_seconds(name, v);
+		cfg->pool.idle_timeout = cmdline_seconds(name, v);
 		break;
 	case OPT_LIFETIME:
-		cfg->pool.lifetime = parse_seconds(name, v);
+		cfg->pool.lifetime = cmdline_seconds(name, v);
 		break;
 	case OPT_MAX_PREPARED:
-		cfg->pool.max_prepared = (int)parse_long(name, v, 1, 1000000);
+		cfg->pool.max_prepared = (int)cmdline_long(name, v, 1, 1000000);
 		break;
 	case OPT_RESERVED_TIMEOUT:
-		cfg->reserved_timeout = parse_seconds(name, v);
+		cfg->reserved_timeout = cmdline_seconds(name, v);
 		break;
 	case OPT_MAX_RESULT:
-		cfg->max_result_bytes = (size_t)parse_long(name, v, 1024, 12L << 20);
+		cfg->max_result_bytes = (size_t)cmdline_long(name, v, 1024, 12L << 20);
 		break;
 	case OPT_POOLER_ID: {
 		const char *slash = strchr(v, '/');
 		if (!slash || slash == v || !slash[1] || strchr(slash + 1, '/'))
-			die("invalid value for --pooler-id: \"%s\" (want CELL/NAME)", v);
+			cmdline_die("invalid value for --pooler-id: \"%s\" (want CELL/NAME)", v);
 		free(cfg->cell);
 		cfg->cell = strndup(v, (size_t)(slash - v));
-		set_str(&cfg->name, slash + 1);
+		cmdline_set_str(&cfg->name, slash + 1);
 		break;
 	}
 	case OPT_DATABASE:
-		set_str(&cfg->database, v);
+		cmdline_set_str(&cfg->database, v);
 		break;
 	case OPT_LOG_LEVEL:
-		if (strcmp(v, "debug") == 0)
-			log_min_level = LOG_DEBUG;
-		else if (strcmp(v, "info") == 0)
-			log_min_level = LOG_INFO;
-		else if (strcmp(v, "warning") == 0)
-			log_min_level = LOG_WARNING;
-		else if (strcmp(v, "error") == 0)
-			log_min_level = LOG_ERROR;
-		else
-			die("invalid value for --log-level: \"%s\"", v);
+		cmdline_log_level(v);
 		break;
 	default:
-		die("unknown option %s", name);
+		cmdline_die("unknown option %s", name);
 	}
 }
 
@@ -288,6 +185,7 @@ int main(int argc, char **argv)
 	mp_server s;
 	memset(&s, 0, sizeof s);
 	mp_config *cfg = &s.cfg;
+	cmdline_init("multipooler");
 	cfg->pool.host = strdup("127.0.0.1");
 	cfg->pool.port = 5432;
 	cfg->pool.pool_size = 20;
@@ -306,38 +204,19 @@ int main(int argc, char **argv)
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	cfg->workers = cores > 0 ? (cores > 127 ? 127 : (int)cores) : 1;
 
-	opterr = 0;
-	int opt;
-	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
-		switch (opt) {
-		case OPT_HELP:
-			fputs(usage_text, stdout);
-			return 0;
-		case OPT_VERSION:
-			printf("multipooler %s\n", VERSION);
-			return 0;
-		case '?':
-			if (optopt)
-				die("option %s needs a value (see --help)", argv[optind - 1]);
-			die("unknown option %s (see --help)", argv[optind - 1]);
-		default: {
-			const struct option *o = options;
-			while (o->name && o->val != opt)
-				o++;
-			set_option(cfg, opt, o->name ? o->name : "?", optarg);
-		}
-		}
-	}
-	if (optind < argc)
-		die("unexpected argument \"%s\" (see --help)", argv[optind]);
+	/* The config file first, so that flags override it. */
+	const char *config = cmdline_config_path(argc, argv);
+	if (config)
+		cmdline_read_config(config, argc, argv, options, OPT_CONFIG, set_option, cfg);
+	cmdline_parse_flags(argc, argv, options, set_option, cfg);
 	if (!cfg->user) {
 		const char *u = getenv("PGUSER");
 		cfg->user = strdup(u && *u ? u : "postgres");
 	}
 	if (!cfg->pool.host || !cfg->listen || !cfg->cell || !cfg->name || !cfg->database ||
 	    !cfg->user)
-		die("out of memory");
-	resolve_backend(&cfg->pool);
+		cmdline_die("out of memory");
+	cmdline_resolve_backend(&cfg->pool);
 
 	signal(SIGPIPE, SIG_IGN);
 	sigset_t stop_signals;
