@@ -19,11 +19,12 @@ import json
 import os
 import pwd
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
+
+sys.dont_write_bytecode = True   # no __pycache__ in the source tree
+import common  # noqa: E402
 
 PGBIN = "/usr/lib/postgresql/15/bin"
 GOCODE = "/usr/share/gocode/src"
@@ -71,22 +72,12 @@ KNOWN_OUTPUT = [
 ]
 
 
-def log(msg):
-    sys.stderr.write("[go-suites %s] %s\n" % (time.strftime("%H:%M:%S"), msg))
-    sys.stderr.flush()
+log = common.logger("go-suites")
 
 
 def run(argv, **kw):
     kw.setdefault("check", True)
     return subprocess.run(argv, **kw)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def chown_tree(path, user):
@@ -207,32 +198,22 @@ def setup_postgres(pg, work, certs):
 
 
 def start_gateway(binary, pg, work, certs):
-    port = free_port()
     sockdir = os.path.join(work, "gwsock")
     os.makedirs(sockdir, exist_ok=True)
     os.chmod(sockdir, 0o777)
     hba = os.path.join(work, "gateway_hba.conf")
     with open(hba, "w") as f:
         f.write(HBA_RULES + GATEWAY_HBA_TAIL)
-    logf = open(os.path.join(work, "gateway.log"), "w")
     # The server connections go through PostgreSQL's Unix socket, where
     # its rules trust everyone: client authentication is the gateway's.
-    argv = [binary, "--listen", "127.0.0.1:%d" % port, "--socket-dir", sockdir,
+    args = ["--socket-dir", sockdir,
             "--backend", "host=%s port=%d" % (pg.sockdir, pg.port), "--workers", "2",
             "--pool-size", "40", "--tls-cert", os.path.join(certs, "server.crt"),
             "--tls-key", os.path.join(certs, "server.key"),
             "--tls-ca", os.path.join(certs, "root.crt"), "--hba", hba,
             "--auth-user", "postgres"]
-    proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            break
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError("gateway exited: %s" % open(logf.name).read()[-2000:])
-            time.sleep(0.1)
-    return proc, port, sockdir
+    gw = common.Gateway(binary, args, os.path.join(work, "gateway.log"), start_timeout=10)
+    return gw.start(), sockdir
 
 
 # ------------------------------------------------------------------ build
@@ -459,28 +440,21 @@ def main():
         if "direct" in sides:
             endpoints["direct"] = ("127.0.0.1", a.pg_port, a.pg_socket_dir)
         if "gateway" in sides:
-            gw, gwport, gwsock = start_gateway(a.gateway, pg, work, certs)
-            log("gateway on 127.0.0.1:%d and %s" % (gwport, gwsock))
-            endpoints["gateway"] = ("127.0.0.1", gwport, gwsock)
+            gw, gwsock = start_gateway(a.gateway, pg, work, certs)
+            log("gateway on 127.0.0.1:%d and %s" % (gw.port, gwsock))
+            endpoints["gateway"] = ("127.0.0.1", gw.port, gwsock)
         for s in suites:
             res = run_suite(s, built, work, certs, endpoints, a.timeout)
-            with open(os.path.join(a.out_dir, s + ".json"), "w") as f:
-                json.dump(res, f, indent=1, sort_keys=True)
+            common.write_json(os.path.join(a.out_dir, s + ".json"), res)
             for side in res:
                 log("%s %s: %d passed, %d failed, %d skipped in %s s%s" % (
                     s, side, res[side]["passed"], res[side]["failed"], res[side]["skipped"],
                     res[side]["seconds"],
                     (": " + " ".join(res[side]["failed_tests"])) if res[side]["failed"] else ""))
     finally:
-        if gw is not None:
-            gw.send_signal(signal.SIGTERM)
-            try:
-                gw.wait(20)
-            except subprocess.TimeoutExpired:
-                gw.kill()
-                gw.wait()
-            if gw.returncode not in (0, -signal.SIGTERM):
-                log("WARNING: gateway exit status %s (see %s/gateway.log)" % (gw.returncode, work))
+        note = gw.stop() if gw is not None else None
+        if note:
+            log("WARNING: " + note)
     log("done in %.0f s" % (time.monotonic() - t0))
     return 0
 

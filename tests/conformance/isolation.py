@@ -10,12 +10,14 @@ writes a JSON summary ({side: {passed, failed, skipped, failed_tests}}).
         --endpoint direct=PORT --endpoint gateway=PORT
 """
 import argparse
-import json
 import os
 import re
 import subprocess
 import sys
 import time
+
+sys.dont_write_bytecode = True   # no __pycache__ in the source tree
+import common  # noqa: E402
 
 PGXS = "/usr/lib/postgresql/15/lib/pgxs/src/test/isolation"
 RESULT_RE = re.compile(r"^(?:test |     )(\S+)\s+\.\.\. (ok|FAILED|failed \(ignored\))")
@@ -73,8 +75,7 @@ def main():
         res[name] = run_endpoint(a.src, a.work, name, int(port), a.timeout)
         sys.stderr.write("[isolation %s] %d passed, %d failed in %s s\n" % (
             name, res[name]["passed"], res[name]["failed"], res[name]["seconds"]))
-    with open(a.out, "w") as f:
-        json.dump(res, f, indent=1, sort_keys=True)
+    common.write_json(a.out, res)
 
 
 if __name__ == "__main__":

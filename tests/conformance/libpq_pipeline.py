@@ -11,11 +11,13 @@ created for the run, and writes a JSON summary:
         --endpoint direct=PORT --endpoint gateway=PORT
 """
 import argparse
-import json
 import os
 import subprocess
 import sys
 import time
+
+sys.dont_write_bytecode = True   # no __pycache__ in the source tree
+import common  # noqa: E402
 
 PSQL = "/usr/lib/postgresql/15/bin/psql"
 
@@ -83,8 +85,7 @@ def main():
         for t, why in res[name]["reasons"].items():
             sys.stderr.write("[libpq_pipeline %s] %s: %s\n" % (name, t, why))
     res["seconds"] = round(time.monotonic() - t0, 1)
-    with open(a.out, "w") as f:
-        json.dump(res, f, indent=1, sort_keys=True)
+    common.write_json(a.out, res)
 
 
 if __name__ == "__main__":

@@ -22,11 +22,12 @@ import hashlib
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
+
+sys.dont_write_bytecode = True   # no __pycache__ in the source tree
+import common  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PKG_DIR = os.path.join(HERE, "npm")
@@ -65,17 +66,7 @@ KNOWN = {
 }
 
 
-def log(msg):
-    sys.stderr.write("[npm-suites %s] %s\n" % (time.strftime("%H:%M:%S"), msg))
-    sys.stderr.flush()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+log = common.logger("npm-suites")
 
 
 def clean_env():
@@ -143,47 +134,6 @@ def fresh_database(port, dbname, setup):
     psql(port, "CREATE DATABASE %s" % dbname)
     for sql in setup.get("database", []):
         psql(port, sql.replace("{db}", dbname))
-
-
-class Gateway:
-    def __init__(self, binary, pg_port, logfile, pool_size, extra):
-        self.port = free_port()
-        self.argv = [binary, "--listen", "127.0.0.1:%d" % self.port,
-                     "--backend", "host=127.0.0.1 port=%d" % pg_port,
-                     "--pool-size", str(pool_size)] + extra
-        self.logfile = logfile
-        self.proc = None
-
-    def start(self):
-        out = open(self.logfile, "w")
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=out,
-                                     stderr=subprocess.STDOUT)
-        out.close()
-        for _ in range(150):
-            if self.proc.poll() is not None:
-                raise RuntimeError("gateway exited with %s:\n%s" % (
-                    self.proc.returncode, open(self.logfile).read()[-3000:]))
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("gateway did not listen on %d" % self.port)
-
-    def stop(self):
-        """Returns a note when the gateway died during the run."""
-        if self.proc is None:
-            return None
-        died = self.proc.poll()
-        if died is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-        return None if died is None else "gateway exited with %s during the run" % died
 
 
 # ---------------------------------------------------------------- suites
@@ -367,9 +317,10 @@ def main():
             try:
                 fresh_database(a.port, dbname, suite["setup"])
                 if side == "gateway":
-                    gw = Gateway(a.gateway, a.port, os.path.join(outdir, "gateway.log"),
-                                 a.pool_size, a.gateway_args.split())
-                    gw.start()
+                    gw = common.Gateway(a.gateway, [
+                        "--backend", "host=127.0.0.1 port=%d" % a.port,
+                        "--pool-size", str(a.pool_size)] + a.gateway_args.split(),
+                        os.path.join(outdir, "gateway.log")).start()
                     port = gw.port
                 run_rc, raw[side] = suite["run"](nm, port, dbname, outdir)
             except (RuntimeError, OSError, ValueError) as e:
@@ -403,9 +354,7 @@ def main():
             res[side] = summary
             log("%s %s: %d passed, %d failed, %d skipped in %s s" % (
                 name, side, summary["passed"], summary["failed"], summary["skipped"], seconds))
-        with open(os.path.join(a.out_dir, "npm-%s.json" % name), "w") as f:
-            json.dump(res, f, indent=1, sort_keys=True)
-            f.write("\n")
+        common.write_json(os.path.join(a.out_dir, "npm-%s.json" % name), res)
     return rc
 
 

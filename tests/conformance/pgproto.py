@@ -29,11 +29,9 @@ Script headers (comment lines pgproto itself ignores):
 import argparse
 import difflib
 import glob
-import json
 import os
 import re
 import select
-import signal
 import socket
 import struct
 import subprocess
@@ -41,6 +39,9 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+
+sys.dont_write_bytecode = True   # no __pycache__ in the source tree
+import common  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(HERE, "pgproto")
@@ -54,17 +55,7 @@ SSL_REQUEST = 80877103
 GSSENC_REQUEST = 80877104
 
 
-def log(msg):
-    sys.stderr.write("[pgproto] %s\n" % msg)
-    sys.stderr.flush()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+log = common.logger("pgproto", stamp=False)
 
 
 # ------------------------------------------------------------------ pgproto
@@ -415,8 +406,7 @@ def run_one(exe, script, hdr, side, port, dbname, work):
 def psql(port, sql, db="postgres"):
     subprocess.run([PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(port),
                     "-U", "postgres", "-d", db, "-c", sql], check=True,
-                   env=dict({k: v for k, v in os.environ.items() if not k.startswith("PG")},
-                            PGOPTIONS="-c client_min_messages=warning"))
+                   env=common.psql_env(PGOPTIONS="-c client_min_messages=warning"))
 
 
 def prepare_databases(direct_port):
@@ -427,25 +417,6 @@ def prepare_databases(direct_port):
         psql(direct_port, "DROP DATABASE IF EXISTS %s" % db)
         psql(direct_port, "CREATE DATABASE %s" % db)
         psql(direct_port, "GRANT ALL ON SCHEMA public TO %s" % ROLE, db=db)
-
-
-def start_gateway(binary, direct_port, work):
-    port = free_port()
-    logf = open(os.path.join(work, "gateway.log"), "w")
-    p = subprocess.Popen([binary, "--listen", "127.0.0.1:%d" % port, "--backend",
-                          "host=127.0.0.1 port=%d" % direct_port, "--pool-size", "10",
-                          "--workers", "2"], stdout=logf, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if p.poll() is not None:
-            raise SystemExit("gateway exited: see %s" % os.path.join(work, "gateway.log"))
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return p, port
-        except OSError:
-            time.sleep(0.05)
-    p.kill()
-    raise SystemExit("gateway did not listen within 15 s")
 
 
 def first_difference(a, b):
@@ -494,11 +465,14 @@ def main():
         out["direct"] = {"passed": len(scripts) - len(failed), "failed": len(failed), "skipped": 0,
                          "failed_tests": sorted(failed), "reasons": failed, "seconds": secs}
 
-    gw_proc = None
+    gw = None
     try:
         gw_port = a.gateway_port
         if gw_port is None and a.gateway:
-            gw_proc, gw_port = start_gateway(a.gateway, a.direct_port, a.work)
+            gw = common.Gateway(a.gateway, ["--backend", "host=127.0.0.1 port=%d" % a.direct_port,
+                                            "--pool-size", "10", "--workers", "2"],
+                                os.path.join(a.work, "gateway.log")).start()
+            gw_port = gw.port
         if gw_port is not None:
             gateway, secs = run_side(exe, scripts, "gateway", gw_port, a.work, a.jobs)
             gfailed = {}
@@ -510,26 +484,21 @@ def main():
                     gfailed[n] = "no reference: the direct run failed"
                 elif lines != direct[n][0]:
                     gfailed[n] = "transcript differs: " + first_difference(direct[n][0], lines)
-            if gw_proc is not None and gw_proc.poll() is not None:
+            if gw is not None and gw.exited() is not None:
                 for n, _ in scripts:
                     gfailed.setdefault(n, "the gateway exited during the run")
             out["gateway"] = {"passed": len(scripts) - len(gfailed), "failed": len(gfailed),
                               "skipped": 0, "failed_tests": sorted(gfailed), "reasons": gfailed,
                               "seconds": secs}
     finally:
-        if gw_proc is not None:
-            gw_proc.send_signal(signal.SIGTERM)
-            try:
-                gw_proc.wait(10)
-            except subprocess.TimeoutExpired:
-                gw_proc.kill()
-                gw_proc.wait()
+        note = gw.stop(wait=10) if gw is not None else None
+        if note:
+            log("WARNING: " + note)
 
     for side in SIDES:
         for n, why in sorted(out.get(side, {}).get("reasons", {}).items()):
             log("%s %s: %s" % (side, n, why))
-    with open(a.out, "w") as f:
-        json.dump(out, f, indent=1, sort_keys=True)
+    common.write_json(a.out, out)
     log(" ".join("%s %d/%d/%d in %s s" % (s, out[s]["passed"], out[s]["failed"], out[s]["skipped"],
                                           out[s]["seconds"]) for s in SIDES if s in out))
     return 0
