@@ -469,8 +469,9 @@ static void push_local(client *cl, uint8_t type, pend_undo undo_kind, prep_stmt 
 
 /* Is s the statement of a portal the session has open? Closing it on the
  * server would close the portal too. */
-static bool key_in_use(client *cl, const stmtcache_entry *e)
+static bool key_in_use(const stmtcache_entry *e, void *arg)
 {
+	client *cl = arg;
 	for (uint32_t i = 0; i < cl->prep.nportals; i++) {
 		const prep_stmt *s = cl->prep.portals[i].stmt;
 		if (s && s->key.hash == e->hash && s->key.len == e->key_len &&
@@ -485,16 +486,14 @@ static void evict(client *cl)
 {
 	stmtcache *c = &cl->be->stmts;
 	int max = cl->gw->gw->cfg.pool.max_prepared;
-	stmtcache_entry *e = c->oldest;
-	while (c->count >= (uint32_t)max && e) {
-		stmtcache_entry *next = e->newer;
-		if (e->ready && !key_in_use(cl, e) && push_simple(cl, PEND_OWN_CLOSE, NULL, 0)) {
-			char name[STMTCACHE_NAME_MAX];
-			size_t n = stmtcache_name(e->id, name);
-			send_close_statement(cl, name, n);
-			stmtcache_remove(c, e);
-		}
-		e = next;
+	while (c->count >= (uint32_t)max) {
+		stmtcache_entry *e = stmtcache_victim(c, key_in_use, cl);
+		if (!e || !push_simple(cl, PEND_OWN_CLOSE, NULL, 0))
+			break;
+		char name[STMTCACHE_NAME_MAX];
+		size_t n = stmtcache_name(e->id, name);
+		send_close_statement(cl, name, n);
+		stmtcache_remove(c, e);
 	}
 }
 

@@ -1208,7 +1208,7 @@ static int ensure_prepared(mp_job *j, pgw_wbuf *w, const Query__PreparedStatemen
 	}
 	int max = j->mw->pool_cfg.max_prepared > 0 ? j->mw->pool_cfg.max_prepared : 250;
 	while (be->stmts.count >= (uint32_t)max) {
-		stmtcache_entry *v = stmtcache_victim(&be->stmts);
+		stmtcache_entry *v = stmtcache_victim(&be->stmts, NULL, NULL);
 		if (!v)
 			break;
 		char vname[STMTCACHE_NAME_MAX];

@@ -153,10 +153,10 @@ void stmtcache_remove(stmtcache *c, stmtcache_entry *e)
 	free(e);
 }
 
-stmtcache_entry *stmtcache_victim(stmtcache *c)
+stmtcache_entry *stmtcache_victim(stmtcache *c, stmtcache_busy_fn *busy, void *arg)
 {
 	for (stmtcache_entry *e = c->oldest; e; e = e->newer)
-		if (e->ready)
+		if (e->ready && !(busy && busy(e, arg)))
 			return e;
 	return NULL;
 }

@@ -54,8 +54,11 @@ stmtcache_entry *stmtcache_find(stmtcache *c, const stmt_key *k);
 stmtcache_entry *stmtcache_add(stmtcache *c, const stmt_key *k);
 stmtcache_entry *stmtcache_find_id(stmtcache *c, uint32_t id);
 void stmtcache_remove(stmtcache *c, stmtcache_entry *e);
-/* The least recently used ready entry, the one to evict; NULL if none. */
-stmtcache_entry *stmtcache_victim(stmtcache *c);
+/* Whether a statement must stay for now (a caller's open portal uses it). */
+typedef bool stmtcache_busy_fn(const stmtcache_entry *e, void *arg);
+/* The least recently used ready entry that busy (if given) lets go: the
+ * one to evict; NULL if none. */
+stmtcache_entry *stmtcache_victim(stmtcache *c, stmtcache_busy_fn *busy, void *arg);
 /* "_pgw_<id>" into buf (STMTCACHE_NAME_MAX); returns its length. */
 size_t stmtcache_name(uint32_t id, char *buf);
 /* The id in a server statement name of ours, or false if it is not one. */

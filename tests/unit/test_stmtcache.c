@@ -62,6 +62,18 @@ static void test_cache_find_add_remove(void **state)
 	stmtcache_free(&c);
 }
 
+static bool is_entry(const stmtcache_entry *e, void *arg)
+{
+	return e == arg;
+}
+
+static bool every_entry(const stmtcache_entry *e, void *arg)
+{
+	(void)e;
+	(void)arg;
+	return true;
+}
+
 static void test_cache_victim_is_least_recent_ready(void **state)
 {
 	(void)state;
@@ -74,10 +86,13 @@ static void test_cache_victim_is_least_recent_ready(void **state)
 		e[i] = stmtcache_add(&c, &k);
 		e[i]->ready = i != 0; /* the oldest is still being prepared */
 	}
-	assert_ptr_equal(stmtcache_victim(&c), e[1]);
+	assert_ptr_equal(stmtcache_victim(&c, NULL, NULL), e[1]);
 	stmt_key k1 = key_of("SELECT 1");
 	assert_ptr_equal(stmtcache_find(&c, &k1), e[1]); /* now the most recent */
-	assert_ptr_equal(stmtcache_victim(&c), e[2]);
+	assert_ptr_equal(stmtcache_victim(&c, NULL, NULL), e[2]);
+	/* A busy statement is passed over for the next least recent. */
+	assert_ptr_equal(stmtcache_victim(&c, is_entry, e[2]), e[3]);
+	assert_ptr_equal(stmtcache_victim(&c, every_entry, NULL), NULL);
 	stmtcache_free(&c);
 }
 
