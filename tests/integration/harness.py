@@ -683,6 +683,21 @@ def text_diff(a, b, name_a="direct", name_b="gateway", n=3):
                                         fromfile=name_a, tofile=name_b, n=n))
 
 
+def assert_same_as_direct(test, scenario, tight_name, max_prepared, show=pprint.pformat):
+    """Runs SCENARIO(endpoint) directly, then through the default gateway
+    and through a tight one (2 server connections, one worker, at most
+    MAX_PREPARED statements per server connection, so statements are
+    evicted and sessions share connections); fails TEST with a diff of
+    SHOW(result) at the first gateway that differs."""
+    env = get_env()
+    want = scenario(env.direct)
+    for gw in (env.gateway(), env.gateway(tight_name, pool_size=2, workers=1,
+                                          extra_args=["--max-prepared", str(max_prepared)])):
+        got = scenario(gw)
+        if got != want:
+            test.fail("through %s:\n%s" % (gw.name, text_diff(show(want), show(got))))
+
+
 # --------------------------------------------------------------------------
 # Raw protocol helpers (startup packets)
 # --------------------------------------------------------------------------

@@ -95,11 +95,5 @@ class AsyncpgTest(unittest.TestCase):
     maxDiff = None
 
     def test_same_as_direct(self):
-        env = harness.get_env()
-        want = asyncio.run(scenario(env.direct.port))
-        for gw in (env.gateway(), env.gateway("apg-tight", pool_size=2, workers=1,
-                                               extra_args=["--max-prepared", "4"])):
-            got = asyncio.run(scenario(gw.port))
-            if got != want:
-                self.fail("through %s:\n%s" % (gw.name, harness.text_diff(
-                    pprint.pformat(want, width=110), pprint.pformat(got, width=110))))
+        harness.assert_same_as_direct(self, lambda ep: asyncio.run(scenario(ep.port)),
+                                      "apg-tight", 4, lambda r: pprint.pformat(r, width=110))

@@ -32,11 +32,5 @@ class NodePgTest(unittest.TestCase):
             self.fail("node is not installed")
         if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "pg-cursor")):
             self.fail("run `npm ci` in tests/integration/node first")
-        env = harness.get_env()
-        want = run_scenario(env.direct)
-        for gw in (env.gateway(), env.gateway("node-tight", pool_size=2, workers=1,
-                                               extra_args=["--max-prepared", "3"])):
-            got = run_scenario(gw)
-            if got != want:
-                self.fail("through %s:\n%s" % (gw.name, harness.text_diff(
-                    json.dumps(want, indent=1), json.dumps(got, indent=1))))
+        harness.assert_same_as_direct(self, run_scenario, "node-tight", 3,
+                                      lambda r: json.dumps(r, indent=1))

@@ -122,11 +122,5 @@ class Psycopg3Test(unittest.TestCase):
     maxDiff = None
 
     def test_same_as_direct(self):
-        env = harness.get_env()
-        want = scenario(env.direct)
-        for gw in (env.gateway(), env.gateway("pg3-tight", pool_size=2, workers=1,
-                                               extra_args=["--max-prepared", "3"])):
-            got = scenario(gw)
-            if got != want:
-                self.fail("through %s:\n%s" % (gw.name, harness.text_diff(
-                    pprint.pformat(want, width=110), pprint.pformat(got, width=110))))
+        harness.assert_same_as_direct(self, scenario, "pg3-tight", 3,
+                                      lambda r: pprint.pformat(r, width=110))
