@@ -257,6 +257,13 @@ static const stmt_effect *effect_at(const request *r, uint16_t index)
 static void statement_done(client *cl, const pgw_str *tag)
 {
 	const char *t = (const char *)tag->ptr;
+	if (stmtcache_tag_changes_schema(t)) {
+		stmtcache_schema_changed();
+		cl->schema_in_txn = true;
+	} else if (cl->schema_in_txn && strcmp(t, "ROLLBACK") == 0) {
+		/* Back to the schema before (ROLLBACK TO SAVEPOINT too). */
+		stmtcache_schema_changed();
+	}
 	if (strcmp(t, "BEGIN") == 0) {
 		cl->in_block = true;
 		return;
@@ -550,6 +557,12 @@ static void on_backend_message(void *owner, backend *be, pgw_msg *m)
 		if (pgw_decode_msg_body(m, &err) != PGW_OK)
 			break;
 		request_done(cl, (char)m->body.ready_for_query.status);
+		if (cl->schema_in_txn && m->body.ready_for_query.status == 'I') {
+			/* The transaction that changed the schema is over, and
+			 * may have been rolled back. */
+			stmtcache_schema_changed();
+			cl->schema_in_txn = false;
+		}
 		if (resync_after_reset(cl)) {
 			ext_after_message(cl);
 			return; /* its ReadyForQuery stands in for this one */

@@ -121,6 +121,7 @@ struct client {
 	bool copy_in;	    /* the client is sending COPY data */
 	uint16_t copy_ends_early; /* CopyDone/Fail sent before the server's CopyInResponse */
 	bool in_block;	    /* inside a transaction block, as the server last said */
+	bool schema_in_txn; /* the open transaction changed the schema */
 	bool force_resync;  /* a RESET left be unlike the session */
 	bool sync_wait;	    /* nothing goes to be until its role is set up */
 	bool server_fatal;  /* the server sent FATAL: its closing is no surprise */

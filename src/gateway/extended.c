@@ -481,6 +481,18 @@ static bool key_in_use(const stmtcache_entry *e, void *arg)
 	return false;
 }
 
+/* Closes e's statement on the server and forgets it. */
+static bool close_on_server(client *cl, stmtcache_entry *e)
+{
+	if (!push_simple(cl, PEND_OWN_CLOSE, NULL, 0))
+		return false;
+	char name[STMTCACHE_NAME_MAX];
+	size_t n = stmtcache_name(e->id, name);
+	send_close_statement(cl, name, n);
+	stmtcache_remove(&cl->be->stmts, e);
+	return true;
+}
+
 /* Room for one more statement on the server connection. */
 static void evict(client *cl)
 {
@@ -488,13 +500,20 @@ static void evict(client *cl)
 	int max = cl->gw->gw->cfg.pool.max_prepared;
 	while (c->count >= (uint32_t)max) {
 		stmtcache_entry *e = stmtcache_victim(c, key_in_use, cl);
-		if (!e || !push_simple(cl, PEND_OWN_CLOSE, NULL, 0))
+		if (!e || !close_on_server(cl, e))
 			break;
-		char name[STMTCACHE_NAME_MAX];
-		size_t n = stmtcache_name(e->id, name);
-		send_close_statement(cl, name, n);
-		stmtcache_remove(c, e);
 	}
+}
+
+/* The server statement for s on this connection if it may serve s: one
+ * prepared before a schema change that s was parsed after is closed
+ * instead (unless an open portal of the session still reads from it). */
+static stmtcache_entry *find_current(client *cl, const prep_stmt *s)
+{
+	stmtcache_entry *e = stmtcache_find(&cl->be->stmts, &s->key);
+	if (e && e->epoch < s->epoch && e->ready && !key_in_use(e, cl) && close_on_server(cl, e))
+		return NULL;
+	return e;
 }
 
 /* The server statement holding s on this connection, prepared first if
@@ -502,7 +521,7 @@ static void evict(client *cl)
 static uint32_t prepare_on_server(client *cl, prep_stmt *s)
 {
 	stmtcache *c = &cl->be->stmts;
-	stmtcache_entry *e = stmtcache_find(c, &s->key);
+	stmtcache_entry *e = find_current(cl, s);
 	if (e)
 		return e->id;
 	evict(cl);
@@ -643,7 +662,7 @@ static client_step on_parse(client *cl, const pgw_msg *m)
 	}
 	classify(s);
 	stmtcache *c = &cl->be->stmts;
-	stmtcache_entry *e = stmtcache_find(c, &s->key);
+	stmtcache_entry *e = find_current(cl, s);
 	if (e && e->ready && cl->txn_status != 'E' && cl->req_count == 0) {
 		/* The server connection holds this query already, and no
 		 * transaction state in flight could make a Parse fail. */

@@ -28,6 +28,7 @@ prep_stmt *prep_new(const char *name, size_t name_len, const uint8_t *key, size_
 	memcpy(k, key, key_len);
 	s->key.bytes = k;
 	s->key.len = (uint32_t)key_len;
+	s->epoch = stmtcache_schema_epoch();
 	s->key.hash = stmt_key_hash(k, key_len);
 	s->uid = __atomic_add_fetch(&next_uid, 1, __ATOMIC_RELAXED);
 	s->refs = 1;

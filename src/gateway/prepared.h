@@ -21,6 +21,7 @@ typedef struct prep_stmt {
 	size_t name_len;
 	stmt_key key; /* bytes owned */
 	uint64_t uid; /* unique in the process: who owns a server's unnamed statement */
+	uint64_t epoch; /* the schema epoch of its Parse (see stmtcache_schema_epoch) */
 	int refs;
 	stmt_effect *effect; /* what running it changes in the session, or NULL */
 	struct prep_stmt *chain;

@@ -124,6 +124,7 @@ stmtcache_entry *stmtcache_add(stmtcache *c, const stmt_key *k)
 	e->key_len = k->len;
 	e->hash = k->hash;
 	e->id = ++c->next_id;
+	e->epoch = stmtcache_schema_epoch();
 	stmtcache_entry **slot = &c->buckets[e->hash & (c->nbuckets - 1)];
 	e->chain = *slot;
 	*slot = e;
@@ -159,6 +160,29 @@ stmtcache_entry *stmtcache_victim(stmtcache *c, stmtcache_busy_fn *busy, void *a
 		if (e->ready && !(busy && busy(e, arg)))
 			return e;
 	return NULL;
+}
+
+static uint64_t schema_epoch;
+
+void stmtcache_schema_changed(void)
+{
+	__atomic_add_fetch(&schema_epoch, 1, __ATOMIC_RELEASE);
+}
+
+uint64_t stmtcache_schema_epoch(void)
+{
+	return __atomic_load_n(&schema_epoch, __ATOMIC_ACQUIRE);
+}
+
+bool stmtcache_tag_changes_schema(const char *tag)
+{
+	static const char *const prefixes[] = {"CREATE ", "ALTER ", "DROP ", "DISCARD ",
+					       "IMPORT FOREIGN SCHEMA"};
+	for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
+		if (strncmp(tag, prefixes[i], strlen(prefixes[i])) == 0)
+			return true;
+	/* Code that may run any of them. */
+	return strcmp(tag, "DO") == 0 || strcmp(tag, "CALL") == 0;
 }
 
 size_t stmtcache_name(uint32_t id, char *buf)

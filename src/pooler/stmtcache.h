@@ -28,7 +28,8 @@ typedef struct stmt_key {
 typedef struct stmtcache_entry {
 	uint64_t hash;
 	uint32_t id;
-	bool ready; /* the server said ParseComplete */
+	bool ready;	/* the server said ParseComplete */
+	uint64_t epoch; /* stmtcache_schema_epoch() when it was made */
 	uint32_t key_len;
 	uint8_t *key;
 	struct stmtcache_entry *chain;	     /* same bucket */
@@ -59,6 +60,24 @@ typedef bool stmtcache_busy_fn(const stmtcache_entry *e, void *arg);
 /* The least recently used ready entry that busy (if given) lets go: the
  * one to evict; NULL if none. */
 stmtcache_entry *stmtcache_victim(stmtcache *c, stmtcache_busy_fn *busy, void *arg);
+/*
+ * A server statement's result columns are fixed when it is prepared:
+ * after a schema change (ALTER TABLE, a table dropped and made again, a
+ * temporary table of another shape) PostgreSQL refuses it with 0A000
+ * "cached plan must not change result type", where a client that prepares
+ * the query afresh gets the new shape. So a client statement parsed in a
+ * later schema epoch than the server statement (a process-wide count
+ * bumped whenever a statement that may change the schema completes, see
+ * stmtcache_tag_changes_schema, or a transaction that ran one ends) gets
+ * a fresh one, while a client statement as old as the server's keeps
+ * failing, as it would on PostgreSQL.
+ */
+void stmtcache_schema_changed(void);
+uint64_t stmtcache_schema_epoch(void);
+/* Does a CommandComplete tag name a statement that may change what a
+ * query's result columns are (DDL, DISCARD, DO, CALL)? */
+bool stmtcache_tag_changes_schema(const char *tag);
+
 /* "_pgw_<id>" into buf (STMTCACHE_NAME_MAX); returns its length. */
 size_t stmtcache_name(uint32_t id, char *buf);
 /* The id in a server statement name of ours, or false if it is not one. */

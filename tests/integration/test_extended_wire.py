@@ -436,11 +436,51 @@ class StalePlanEverywhereTest(unittest.TestCase):
             a.close()
             b.close()
 
-    def test_fresh_parse_after_columns_change(self):
+    def schema_change_transcript(self, endpoint):
+        """A table dropped and made again in another shape, by one session
+        after another (as test suites and migrations do), and a column
+        dropped inside a transaction that is rolled back: each new Parse of
+        the query gets the shape of the moment, while a statement prepared
+        before the change keeps failing with 0A000, as on PostgreSQL."""
+        q = "SELECT * FROM ext_reshaped WHERE id = 1"
+        out = []
+        for i, cols in enumerate(("id int, f1 int, f2 int", "id int, g text", "id int, f1 int, f2 int")):
+            c = Conn(endpoint)
+            try:
+                out.append(run(c, query("DROP TABLE IF EXISTS ext_reshaped; CREATE TABLE ext_reshaped "
+                                        "(%s); INSERT INTO ext_reshaped (id) VALUES (1)" % cols)))
+                # (no Describe: the table's oid differs from run to run)
+                out.append(run(c, parse("s%d" % i, q), bind("", "s%d" % i, []), execute(""),
+                               sync()))
+            finally:
+                c.close()
+        c = Conn(endpoint)
+        try:
+            out.append(run(c, parse("before", q), bind("", "before", []), execute(""), sync()))
+            out.append(run(c, query("BEGIN")))
+            out.append(run(c, query("ALTER TABLE ext_reshaped DROP COLUMN f1")))
+            out.append(run(c, parse("inside", q), bind("", "inside", []), execute(""), sync()))
+            out.append(run(c, query("ROLLBACK")))
+            out.append(run(c, parse("after", q), bind("", "after", []), execute(""), sync()))
+            out.append(run(c, query("ALTER TABLE ext_reshaped DROP COLUMN f2")))
+            out.append(run(c, bind("", "before", []), execute(""), sync()))
+            out.append(run(c, parse("last", q), bind("", "last", []), execute(""), sync()))
+            out.append(run(c, query("DROP TABLE ext_reshaped")))
+        finally:
+            c.close()
+        return out
+
+    def compare(self, transcript, **gateway_args):
         env = harness.get_env()
-        want = self.transcript(env.direct)
-        gw = env.gateway("ext-stale", pool_size=2, workers=1)
-        got = self.transcript(gw)
+        want = transcript(env.direct)
+        gw = env.gateway("ext-stale", pool_size=2, workers=1, **gateway_args)
+        got = transcript(gw)
         if got != want:
             self.fail("through %s:\n%s" % (gw.name, harness.text_diff(
                 pprint.pformat(want, width=110), pprint.pformat(got, width=110))))
+
+    def test_fresh_parse_after_columns_change(self):
+        self.compare(self.transcript)
+
+    def test_fresh_parse_after_table_made_again(self):
+        self.compare(self.schema_change_transcript)
