@@ -837,10 +837,20 @@ static void job_on_message(void *owner, backend *be, pgw_msg *m)
 		    strcmp(j->error->message, "cached plan must not change result type") == 0) {
 			/* The server statement fails this way for good: the
 			 * query prepared again is planned afresh, as in
-			 * PostgreSQL (left on the server until DISCARD ALL). */
+			 * PostgreSQL (left on the server until DISCARD ALL). The
+			 * same query's statements on the other server connections
+			 * are as stale: forgotten everywhere, as the gateway's
+			 * own pool does. */
 			stmtcache_entry *e = stmtcache_find_id(&j->be->stmts, j->stmt_id);
-			if (e)
+			uint8_t *key = e && j->be->pool ? malloc(e->key_len) : NULL;
+			if (key) {
+				uint32_t len = e->key_len;
+				memcpy(key, e->key, len);
+				pool_forget_statement(j->be->pool, key, len);
+				free(key);
+			} else if (e) {
 				stmtcache_remove(&j->be->stmts, e);
+			}
 			j->stmt_id = 0;
 		}
 		if (j->parse_id) {
