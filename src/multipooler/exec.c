@@ -1307,8 +1307,23 @@ static int build_extended(mp_job *j, pgw_wbuf *w)
 		j->flush_mode = true;
 		return 0;
 	}
-	if (!ps)
-		return -1;
+	if (!ps) {
+		/* A portal already open on the reservation (a suspended one, a
+		 * SQL cursor), named alone: run or describe it as it stands. */
+		if (!po || !j->resv)
+			return -1;
+		if (j->kind == MPX_DESCRIBE) {
+			w_describe(w, 'P', portal_name);
+			pgw_encode_sync(w);
+			return 1;
+		}
+		if (include_describe)
+			w_describe(w, 'P', portal_name);
+		w_execute(w, portal_name, max_rows);
+		pgw_encode_flush(w);
+		j->flush_mode = true;
+		return 0;
+	}
 	char sname[STMTCACHE_NAME_MAX];
 	if (ensure_prepared(j, w, ps, sname) != 0)
 		return -1;

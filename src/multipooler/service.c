@@ -43,8 +43,11 @@ static void on_portal_stream_execute(rpc_call *c, const ProtobufCMessage *m, voi
 static void on_describe(rpc_call *c, const ProtobufCMessage *m, void *arg)
 {
 	const Multipoolerservice__DescribeRequest *r = (const void *)m;
-	if (!r->prepared_statement) {
-		rpc_call_finish(c, RPC_INVALID_ARGUMENT, "Describe needs a prepared_statement", NULL);
+	/* A portal alone: one already open on the reserved connection. */
+	bool open_portal = r->portal && r->options && r->options->reserved_connection_id;
+	if (!r->prepared_statement && !open_portal) {
+		rpc_call_finish(c, RPC_INVALID_ARGUMENT,
+				"Describe needs a prepared_statement, or a portal of a reserved connection", NULL);
 		return;
 	}
 	mpx_start(arg, c, MPX_DESCRIBE, m);
