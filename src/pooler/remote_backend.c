@@ -91,6 +91,7 @@ typedef struct remote_portal {
 	size_t nrformats;
 	bool started; /* suspended once: the next Execute continues it */
 	bool bind_owed; /* BindComplete not yet sent (see on_bind) */
+	bool describe_owed; /* a Describe of it answered by its Execute (see settle_binds) */
 	bool done;	/* ran to completion and returns no rows: cannot run again */
 	struct remote_portal *next;
 } remote_portal;
@@ -107,6 +108,7 @@ typedef enum call_kind {
 	CALL_COPY,	/* CopyBidiExecute for a COPY (Query or Execute) */
 	CALL_SYNC,	/* Sync of a batch run in a transaction of ours: COMMIT/ROLLBACK */
 	CALL_BINDCHECK, /* Describe of a portal: does a Bind not executed at once succeed? */
+	CALL_DESCRIBE,	/* Describe of a portal open on the reservation only (a SQL cursor) */
 } call_kind;
 
 /* A call's link to whoever started it; outlives a translator that goes
@@ -153,6 +155,7 @@ struct remote_backend {
 	remote_stmt *parsing;	 /* CALL_PARSE: the statement being described */
 	remote_portal *running; /* CALL_EXECUTE */
 	bool bind_owed;		/* CALL_EXECUTE: its BindComplete comes with the first answer */
+	bool describe_owed;	/* CALL_EXECUTE: and the portal's description with it */
 	/* CALL_COPY: the holder's CopyData go to the call while copy_in;
 	 * copy_blocked while the call's send buffer is full. */
 	bool copy_simple, copy_from, copy_in, copy_blocked;
@@ -547,7 +550,7 @@ static const rpc_client_ops call_ops = {on_call_message, on_call_close, on_call_
 static bool call_cancellable(call_kind kind)
 {
 	return kind == CALL_QUERY || kind == CALL_EXECUTE || kind == CALL_PARSE || kind == CALL_BINDCHECK ||
-	       kind == CALL_SYNC || kind == CALL_COPY;
+	       kind == CALL_DESCRIBE || kind == CALL_SYNC || kind == CALL_COPY;
 }
 
 static bool start_call(remote_backend *rb, call_kind kind, const char *method,
@@ -647,8 +650,36 @@ static bool call_describe(remote_backend *rb, remote_stmt *s)
 			  &req.base);
 }
 
-/* begin: the call opens a transaction for the batch (see on_execute). */
-static bool call_portal_execute(remote_backend *rb, remote_portal *p, int32_t max_rows, bool begin)
+/*
+ * The statement and portal of an Execute or a Bind check. A portal
+ * already open on the reservation (suspended before, or a SQL cursor this
+ * side never bound) goes by its name alone, without a statement: the
+ * pooler runs or describes it as it stands instead of binding it again.
+ */
+static void fill_portal(const remote_portal *p, const char *name, Query__PreparedStatement *ps, Query__Portal *po)
+{
+	po->name = (char *)name;
+	if (!p)
+		return;
+	ps->name = p->stmt->name;
+	ps->query = p->stmt->query;
+	ps->n_param_types = p->stmt->ntypes;
+	ps->param_types = p->stmt->types;
+	po->prepared_statement_name = p->stmt->name;
+	po->n_param_lengths = p->nparams;
+	po->param_lengths = p->lengths;
+	po->param_values.data = p->values;
+	po->param_values.len = p->values_len;
+	po->n_param_formats = p->npformats;
+	po->param_formats = p->pformats;
+	po->n_result_formats = p->nrformats;
+	po->result_formats = p->rformats;
+}
+
+/* begin: the call opens a transaction for the batch (see on_execute).
+ * p is NULL for a portal this side does not know (see fill_portal). */
+static bool call_portal_execute(remote_backend *rb, remote_portal *p, const char *name, int32_t max_rows,
+				bool begin)
 {
 	Multipoolerservice__PortalStreamExecuteRequest req = MULTIPOOLERSERVICE__PORTAL_STREAM_EXECUTE_REQUEST__INIT;
 	Query__Target t = QUERY__TARGET__INIT;
@@ -661,34 +692,24 @@ static bool call_portal_execute(remote_backend *rb, remote_portal *p, int32_t ma
 	fill_target(rb, &t, &sk);
 	fill_options(rb, &o, &ro);
 	/* The portal's description is the pooler's sign that Bind succeeded:
-	 * BindComplete is owed until it (or anything else) comes. */
-	rb->bind_owed = p->bind_owed;
-	p->bind_owed = false;
-	pop.include_describe = rb->bind_owed;
+	 * BindComplete (and a Describe of the portal put off until now) is
+	 * owed until it (or anything else) comes. */
+	rb->bind_owed = p && p->bind_owed;
+	rb->describe_owed = p && p->describe_owed;
+	if (p)
+		p->bind_owed = p->describe_owed = false;
+	pop.include_describe = rb->bind_owed || rb->describe_owed;
 	if (begin) {
 		ro.reasons |= REASON_TRANSACTION;
 		rb->batch_txn = true;
 		rb->txn = 'T';
 	}
 	o.max_rows = max_rows > 0 ? (uint64_t)max_rows : 0;
-	ps.name = p->stmt->name;
-	ps.query = p->stmt->query;
-	ps.n_param_types = p->stmt->ntypes;
-	ps.param_types = p->stmt->types;
-	po.name = p->name;
-	po.prepared_statement_name = p->stmt->name;
-	po.n_param_lengths = p->nparams;
-	po.param_lengths = p->lengths;
-	po.param_values.data = p->values;
-	po.param_values.len = p->values_len;
-	po.n_param_formats = p->npformats;
-	po.param_formats = p->pformats;
-	po.n_result_formats = p->nrformats;
-	po.result_formats = p->rformats;
+	fill_portal(p && !p->started ? p : NULL, name, &ps, &po);
 	req.target = &t;
 	req.options = &o;
 	req.reservation_options = &ro;
-	req.prepared_statement = &ps;
+	req.prepared_statement = p && !p->started ? &ps : NULL;
 	req.portal = &po;
 	req.portal_options = &pop;
 	rb->running = p;
@@ -697,7 +718,9 @@ static bool call_portal_execute(remote_backend *rb, remote_portal *p, int32_t ma
 			  &multipoolerservice__portal_stream_execute_response__descriptor, &req.base);
 }
 
-static bool call_bind_check(remote_backend *rb, remote_portal *p)
+/* A Describe of a portal: p's Bind checked (bound, described and closed
+ * again by the pooler), or, p NULL, the reservation's own portal name. */
+static bool call_describe_portal(remote_backend *rb, remote_portal *p, const char *name)
 {
 	Multipoolerservice__DescribeRequest req = MULTIPOOLERSERVICE__DESCRIBE_REQUEST__INIT;
 	Query__Target t = QUERY__TARGET__INIT;
@@ -707,27 +730,14 @@ static bool call_bind_check(remote_backend *rb, remote_portal *p)
 	Query__Portal po = QUERY__PORTAL__INIT;
 	fill_target(rb, &t, &sk);
 	fill_options(rb, &o, NULL);
-	ps.name = p->stmt->name;
-	ps.query = p->stmt->query;
-	ps.n_param_types = p->stmt->ntypes;
-	ps.param_types = p->stmt->types;
-	po.name = p->name;
-	po.prepared_statement_name = p->stmt->name;
-	po.n_param_lengths = p->nparams;
-	po.param_lengths = p->lengths;
-	po.param_values.data = p->values;
-	po.param_values.len = p->values_len;
-	po.n_param_formats = p->npformats;
-	po.param_formats = p->pformats;
-	po.n_result_formats = p->nrformats;
-	po.result_formats = p->rformats;
+	fill_portal(p, name, &ps, &po);
 	req.target = &t;
 	req.options = &o;
-	req.prepared_statement = &ps;
+	req.prepared_statement = p ? &ps : NULL;
 	req.portal = &po;
 	rb->running = p;
-	return start_call(rb, CALL_BINDCHECK, SERVICE "Describe", &multipoolerservice__describe_response__descriptor,
-			  &req.base);
+	return start_call(rb, p ? CALL_BINDCHECK : CALL_DESCRIBE, SERVICE "Describe",
+			  &multipoolerservice__describe_response__descriptor, &req.base);
 }
 
 static bool call_release(remote_backend *rb)
@@ -871,6 +881,15 @@ static void handle_payload(remote_backend *rb, const Query__QueryResultPayload *
 	switch (pl->payload_case) {
 	case QUERY__QUERY_RESULT_PAYLOAD__PAYLOAD_RESULT: {
 		const Query__QueryResult *r = pl->result;
+		if (rb->describe_owed) {
+			/* The first result answers include_describe: the fields,
+			 * or none (NoData). */
+			if (r->has_fields || r->n_fields)
+				encode_fields(w, r->fields, r->n_fields);
+			else
+				encode_simple(w, 'n');
+			rb->describe_owed = false;
+		}
 		if (rb->ctx->kind == CALL_LOGIN) {
 			note_login_row(rb, r->passthrough_block.data, r->passthrough_block.len);
 			for (size_t i = 0; i < r->n_parameter_status; i++)
@@ -955,6 +974,17 @@ static void on_call_message(rpc_client_call *call, const ProtobufCMessage *msg, 
 			s->desc->refs++;
 		if (key != small)
 			free(key);
+		break;
+	}
+	case CALL_DESCRIBE: {
+		const Multipoolerservice__DescribeResponse *r = (const void *)msg;
+		if (!r->description)
+			break;
+		if (r->description->n_fields)
+			encode_fields(out(rb), r->description->fields, r->description->n_fields);
+		else
+			encode_simple(out(rb), 'n');
+		flush_out(rb);
 		break;
 	}
 	case CALL_RELEASE:
@@ -1067,7 +1097,7 @@ static void on_call_close(rpc_client_call *call, int status, const char *message
 	 * sends no BindComplete); a success still owes it. */
 	if (rb->bind_owed && status == RPC_OK)
 		encode_simple(w, '2');
-	rb->bind_owed = false;
+	rb->bind_owed = rb->describe_owed = false;
 	if (kind == CALL_COPY && rb->copy_violation[0]) {
 		/* PostgreSQL's own error names the violation and where the
 		 * COPY stood; the server's answer to our CopyFail has the
@@ -1452,15 +1482,26 @@ static void on_bind(remote_backend *rb, const pgw_bind *m)
 	p->bind_owed = true;
 }
 
+/* Is the message after the one being handled an Execute of portal name? */
+static bool next_executes(remote_backend *rb, const char *name)
+{
+	const uint8_t *d = pgw_rbuf_data(&rb->conn.in);
+	size_t have = pgw_rbuf_len(&rb->conn.in), at = rb->cur_len, nlen = strlen(name);
+	if (have - at < 5 || d[at] != 'E')
+		return false;
+	uint32_t len = (uint32_t)d[at + 1] << 24 | (uint32_t)d[at + 2] << 16 | (uint32_t)d[at + 3] << 8 | d[at + 4];
+	return len == 4 + nlen + 1 + 4 && have - at >= 1 + (size_t)len && memcmp(d + at + 5, name, nlen + 1) == 0;
+}
+
 /*
  * A portal still owes its BindComplete and m is not its Execute: PostgreSQL
  * would have bound it already, and failed there on a bad parameter. The
  * pooler binds it (and closes it again) and describes it; its verdict
- * answers the Bind. Returns false while that
- * call runs: m waits for it.
+ * answers the Bind. Returns false while that call runs: m waits for it.
+ * A Describe of the portal right before its Execute (libpq's
+ * PQsendQueryPrepared) needs no call of its own: the Execute's answer
+ * brings BindComplete and the description, on the same server connection.
  */
-static bool call_bind_check(remote_backend *rb, remote_portal *p);
-
 static bool settle_binds(remote_backend *rb, const pgw_msg *m)
 {
 	for (remote_portal *p = rb->portals; p; p = p->next) {
@@ -1468,9 +1509,14 @@ static bool settle_binds(remote_backend *rb, const pgw_msg *m)
 			continue;
 		if (m->type == 'E' && strcmp((const char *)m->body.execute.portal.ptr, p->name) == 0)
 			continue;
+		if (m->type == 'D' && m->body.describe.target == 'P' && rb->held && !p->describe_owed &&
+		    strcmp((const char *)m->body.describe.name.ptr, p->name) == 0 && next_executes(rb, p->name)) {
+			p->describe_owed = true;
+			continue;
+		}
 		p->bind_owed = false;
 		if (rb->held && !is_copy(p->stmt->query, strlen(p->stmt->query)))
-			return !call_bind_check(rb, p);
+			return !call_describe_portal(rb, p, p->name);
 		encode_simple(out(rb), '2');
 		flush_out(rb);
 	}
@@ -1499,6 +1545,13 @@ static void on_describe(remote_backend *rb, const pgw_describe *m)
 		encode_desc_fields(w, s->desc, NULL, 0);
 	} else {
 		remote_portal *p = *portal_find(rb, name);
+		if (p && p->describe_owed)
+			return; /* its Execute answers (see settle_binds) */
+		if (!p && rb->held && rb->reserved_id) {
+			/* Maybe a SQL cursor (DECLARE): the server knows. */
+			call_describe_portal(rb, NULL, name);
+			return;
+		}
 		if (!p || !p->stmt->desc) {
 			send_error(rb, "34000", "portal \"%s\" does not exist", name);
 			rb->skip = true;
@@ -1568,10 +1621,27 @@ static bool runs_alone(stmt_kind k)
 	}
 }
 
+/* An Execute answered here: what its Bind and Describe still owe first. */
+static void settle_owed_here(remote_backend *rb, remote_portal *p)
+{
+	if (p->bind_owed)
+		encode_simple(out(rb), '2');
+	if (p->describe_owed && p->stmt->desc)
+		encode_desc_fields(out(rb), p->stmt->desc, p->rformats, p->nrformats);
+	else if (p->describe_owed)
+		encode_simple(out(rb), 'n');
+	p->bind_owed = p->describe_owed = false;
+}
+
 static void on_execute(remote_backend *rb, const pgw_execute *m)
 {
 	const char *name = (const char *)m->portal.ptr;
 	remote_portal *p = *portal_find(rb, name);
+	if (!p && rb->held && rb->reserved_id) {
+		/* Maybe a SQL cursor (DECLARE): the server knows. */
+		call_portal_execute(rb, NULL, name, m->max_rows, false);
+		return;
+	}
 	if (!p) {
 		send_error(rb, "34000", "portal \"%s\" does not exist", name);
 		rb->skip = true;
@@ -1588,10 +1658,7 @@ static void on_execute(remote_backend *rb, const pgw_execute *m)
 		return;
 	}
 	if (is_copy(p->stmt->query, strlen(p->stmt->query))) {
-		if (p->bind_owed) { /* a COPY has no parameters to bind wrongly */
-			p->bind_owed = false;
-			encode_simple(out(rb), '2');
-		}
+		settle_owed_here(rb, p); /* a COPY has no parameters to bind wrongly */
 		call_copy(rb, p->stmt->query, false, copy_is_from(p->stmt->query));
 		return;
 	}
@@ -1606,10 +1673,7 @@ static void on_execute(remote_backend *rb, const pgw_execute *m)
 		 * client's explicit one: ours becomes the client's. */
 		rb->batch_txn = false;
 		pgw_wbuf *w = out(rb);
-		if (p->bind_owed) {
-			p->bind_owed = false;
-			encode_simple(w, '2');
-		}
+		settle_owed_here(rb, p);
 		encode_tag(w, "BEGIN");
 		flush_out(rb);
 		return;
@@ -1624,7 +1688,7 @@ static void on_execute(remote_backend *rb, const pgw_execute *m)
 		remote_encode_diagnostic(out(rb), &d, 'N');
 		flush_out(rb);
 	}
-	call_portal_execute(rb, p, m->max_rows, begin);
+	call_portal_execute(rb, p, p->name, m->max_rows, begin);
 }
 
 static void on_close_msg(remote_backend *rb, const pgw_close *m)

@@ -153,6 +153,43 @@ def sc_row_limit(c, perturb):
     return out
 
 
+def sc_sql_cursor(c, perturb):
+    # A cursor DECLAREd in SQL is a portal of the session too: Describe and
+    # Execute reach it by name.
+    out = [run(c, query("BEGIN; DECLARE sc CURSOR FOR "
+                        "SELECT g, g::text AS t FROM generate_series(1, 5) g"))]
+    out.append(run(c, describe("P", "sc"), execute("sc", 2), sync()))
+    out.append(run(c, query("FETCH 1 FROM sc")))
+    out.append(run(c, execute("sc", 0), sync()))
+    out.append(run(c, execute("sc", 1), sync()))
+    out.append(run(c, describe("P", "no_such_cursor"), sync()))
+    out.append(run(c, query("ROLLBACK")))
+    out.append(run(c, describe("P", "sc"), sync()))
+    out.append(run(c, execute("sc", 1), sync()))
+    return out
+
+
+def sc_portal_after_statement(c, perturb):
+    # A suspended portal goes on where it stood after other statements
+    # of the transaction moved it.
+    out = [run(c, query("BEGIN"))]
+    out.append(run(c, parse("ps1", "SELECT g FROM generate_series(1, 8) g"), bind("pp", "ps1"),
+                   sync()))
+    out.append(run(c, execute("pp", 2), sync()))
+    out.append(run(c, query("MOVE FORWARD 3 IN pp")))
+    out.append(run(c, describe("P", "pp"), execute("pp", 2), sync()))
+    out.append(run(c, query("SELECT 1")))
+    out.append(run(c, execute("pp", 0), sync()))
+    out.append(run(c, query("COMMIT")))
+    # a Describe answered with its Execute, and one whose Bind fails
+    out.append(run(c, parse("ps2", "SELECT $1::int AS v"), bind("", "ps2", ["5"]),
+                   describe("P", ""), execute(""), sync()))
+    out.append(run(c, bind("", "ps2", ["x"]), describe("P", ""), execute(""), sync()))
+    out.append(run(c, bind("", "ps2", ["6"], result_formats=[1]), describe("P", ""),
+                   execute(""), describe("P", ""), sync()))
+    return out
+
+
 def sc_copy(c, perturb):
     out = [run(c, query("TRUNCATE ext_c"))]
     # As libpq does it: a Sync right behind the Execute, ignored by the
