@@ -1740,14 +1740,15 @@ static void end_hold(remote_backend *rb, bool discard, bool settings)
 	}
 	/* The pooler rolls back and resets changed settings when it takes
 	 * the connection back; what else a session left (temporary tables,
-	 * LISTEN, advisory locks) is undone here when the holder says so.
-	 * DISCARD ALL would also drop the pooler's own prepared statements,
-	 * so its other parts. */
+	 * LISTEN, advisory locks, PREPAREd statements) is undone here when
+	 * the holder says so. DISCARD ALL's parts, as DISCARD ALL itself
+	 * cannot follow the ROLLBACK in one call; the pooler forgets its own
+	 * statements on the DEALLOCATE ALL. */
 	(void)settings;
 	if (discard) {
-		const char *sql = discard ? "CLOSE ALL;SET SESSION AUTHORIZATION DEFAULT;RESET ALL;UNLISTEN *;"
-					    "SELECT pg_advisory_unlock_all();DISCARD TEMP;DISCARD SEQUENCES"
-					  : "SET SESSION AUTHORIZATION DEFAULT;RESET ALL";
+		const char *sql = "CLOSE ALL;SET SESSION AUTHORIZATION DEFAULT;RESET ALL;DEALLOCATE ALL;"
+				  "UNLISTEN *;SELECT pg_advisory_unlock_all();DISCARD PLANS;DISCARD TEMP;"
+				  "DISCARD SEQUENCES";
 		if (rb->txn != 'I') {
 			/* The reset cannot run in the failed transaction: a
 			 * ROLLBACK first, as the same call's first statement. */
