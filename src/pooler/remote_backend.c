@@ -2058,6 +2058,13 @@ void remote_backend_end_hold(backend *be, bool discard)
 	/* What the end undoes, the next holder must not count on. */
 	be->settings_hash = 0;
 	be->settings_role = false;
+	/* The next hold may be served by another server connection, one the
+	 * pooler reset without telling us: its reported parameters are the
+	 * login's, the server's defaults. */
+	remote_backend *rb = be->remote;
+	if (rb)
+		for (int i = 0; i < rb->nlogin; i++)
+			backend_params_set(be->params, &be->nparams, rb->login[i].name, rb->login[i].value);
 }
 
 void remote_backend_cancel(backend *be)
