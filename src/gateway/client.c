@@ -809,7 +809,11 @@ static void on_granted(pool_waiter *wt, backend *be, const pgw_error *err,
 /* Logged in: set the session up on the server connection it holds. */
 static void start_login(client *cl)
 {
-	if (!session_needs_sync(&cl->sess, cl->be->settings_hash)) {
+	/* In session mode the client is told its server connection's pid:
+	 * through a multipooler that is known once a call has reserved the
+	 * connection, so the settings go even when nothing differs. */
+	bool need_pid = cl->be->remote && cl->gw->gw->cfg.mode == POOL_MODE_SESSION;
+	if (!need_pid && !session_needs_sync(&cl->sess, cl->be->settings_hash)) {
 		finish_login(cl);
 		return;
 	}
@@ -851,7 +855,7 @@ static void finish_login(client *cl)
 	 * pg_stat_activity or pg_locks agree with what it was told (tools such
 	 * as isolationtester rely on that). */
 	if (cl->gw->gw->cfg.mode == POOL_MODE_SESSION)
-		cl->pid = be->pid;
+		cl->pid = backend_server_pid(be);
 	pgw_backend_key_data kd = {cl->pid, {cl->key, cl->key_len}};
 	pgw_encode_backend_key_data(w, &kd);
 	conn_wrote(&cl->conn);

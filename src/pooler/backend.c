@@ -253,6 +253,12 @@ static void set_param(backend *be, const pgw_str *name, const pgw_str *value)
 			   (const char *)value->ptr);
 }
 
+int32_t backend_server_pid(const backend *be)
+{
+	uint32_t pid = be->remote ? remote_backend_server_pid(be) : 0;
+	return pid ? (int32_t)pid : be->pid;
+}
+
 const char *backend_param_get(const backend *be, const char *name)
 {
 	for (int i = 0; i < be->nparams; i++)

@@ -160,6 +160,9 @@ void backend_resume(backend *be);
  * carrying the CancelRequest). */
 void backend_cancel(backend *be);
 const char *backend_param_get(const backend *be, const char *name);
+/* The pid PostgreSQL gave the server connection: through a multipooler,
+ * the one behind the hold's reservation once known, else be->pid. */
+int32_t backend_server_pid(const backend *be);
 /* Set name to value in a list of at most BACKEND_MAX_PARAMS. */
 void backend_params_set(backend_param *list, int *n, const char *name, const char *value);
 

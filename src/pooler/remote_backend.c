@@ -1733,6 +1733,7 @@ static void on_sync(remote_backend *rb)
 static void end_hold(remote_backend *rb, bool discard, bool settings)
 {
 	rb->held = false;
+	rb->server_pid = 0;
 	portals_clear(rb);
 	if (!rb->reserved_id) {
 		rb->txn = 'I';
@@ -2065,6 +2066,12 @@ void remote_backend_end_hold(backend *be, bool discard)
 	if (rb)
 		for (int i = 0; i < rb->nlogin; i++)
 			backend_params_set(be->params, &be->nparams, rb->login[i].name, rb->login[i].value);
+}
+
+uint32_t remote_backend_server_pid(const backend *be)
+{
+	const remote_backend *rb = be->remote;
+	return rb && rb->held && rb->reserved_id ? rb->server_pid : 0;
 }
 
 void remote_backend_cancel(backend *be)

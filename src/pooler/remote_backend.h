@@ -58,6 +58,9 @@ int remote_backend_open(backend *be, remote_link *l);
  * Both travel in order with the holder's messages. */
 void remote_backend_begin_hold(backend *be);
 void remote_backend_end_hold(backend *be, bool discard);
+/* PostgreSQL's pid behind the hold's reservation, 0 until a call of the
+ * hold has reserved one. */
+uint32_t remote_backend_server_pid(const backend *be);
 /* Cancel what runs: the RPC in flight is cancelled (RST_STREAM). */
 void remote_backend_cancel(backend *be);
 void remote_backend_close(backend *be);
