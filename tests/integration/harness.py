@@ -573,12 +573,15 @@ class Env:
 
     # -- gateways -----------------------------------------------------------
     def gateway(self, name="default", pool_size=8, pool_mode="transaction",
-                pool_timeout=10, workers=None, extra_args=(), remote=None):
+                pool_timeout=10, workers=None, extra_args=(), remote=None,
+                pooler_pool_size=None):
         """An endpoint for a gateway with the given configuration (started once).
 
         In self-test mode this is PostgreSQL itself. With remote (default:
         $PGW_REMOTE=1) the gateway gets a multipooler of its own and
-        reaches PostgreSQL through it."""
+        reaches PostgreSQL through it; that multipooler's pool (the server
+        connections PostgreSQL sees) is pooler_pool_size, by default room
+        for every gateway worker's full pool."""
         remote = self.remote if remote is None else remote
         with self._lock:
             ep = self._gateways.get(name)
@@ -594,7 +597,8 @@ class Env:
                     # Every hold of the gateway is a reservation there: room
                     # for each worker's full pool.
                     mp = MultipoolerProcess(self.multipooler_binary, name, self.tmp,
-                                            self.pg.port, pool_size=pool_size * 4)
+                                            self.pg.port,
+                                            pool_size=pooler_pool_size or pool_size * 4)
                     mp.start()
                     self._gwprocs.append(mp)
                     pooler_args = ["--pooler", "127.0.0.1:%d" % mp.port]

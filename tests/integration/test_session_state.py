@@ -251,9 +251,12 @@ class SessionStateTest(harness.DualTestCase):
         self.assertEqual(outs[0], outs[1], harness.text_diff(outs[0], outs[1]))
 
     def test_pool1_uses_one_backend(self):
-        """gateway only: 4 clients over --pool-size 1 use one backend connection."""
+        """gateway only: 4 clients over --pool-size 1 use one backend connection.
+        Through a multipooler the server connections are the multipooler's:
+        its pool is 1 too (the gateway's pool size bounds each of its
+        workers' holds, not what PostgreSQL sees)."""
         self.skip_in_self_test("no pool")
-        gw = self.pool1()
+        gw = self.gw(name="pool1-one", pool_size=1, pool_timeout=10, pooler_pool_size=1)
         db = self.env.create_database("pgw_pool1_count")
         conns = [gw.connect(dbname=db, autocommit=True, application_name="c%d" % i)
                  for i in range(4)]
