@@ -16,6 +16,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
+import psycopg  # noqa: E402
 import psycopg2  # noqa: E402
 
 
@@ -76,15 +77,22 @@ def run_script(conn):
     return out
 
 
-class RemotePoolerTest(unittest.TestCase):
+class MultipoolerCase(unittest.TestCase):
+    """A gateway of its own over a multipooler of its own."""
+
+    GATEWAY = "remote"
+    POOLER_ARGS = ()
+    GATEWAY_KW = {}
 
     @classmethod
     def setUpClass(cls):
         cls.env = harness.get_env()
         cls.mp = Multipooler(cls.env, harness.free_port())
+        cls.mp.argv += list(cls.POOLER_ARGS)
         cls.mp.start()
-        cls.gw = cls.env.gateway("remote", remote=False,
-                                 extra_args=["--pooler", "127.0.0.1:%d" % cls.mp.port])
+        cls.gw = cls.env.gateway(cls.GATEWAY, remote=False,
+                                 extra_args=["--pooler", "127.0.0.1:%d" % cls.mp.port],
+                                 **cls.GATEWAY_KW)
 
     @classmethod
     def tearDownClass(cls):
@@ -92,6 +100,9 @@ class RemotePoolerTest(unittest.TestCase):
         report = cls.mp.sanitizer_report()
         if report:
             raise AssertionError("multipooler sanitizer report:\n" + report)
+
+
+class RemotePoolerTest(MultipoolerCase):
 
     def connect(self, ep):
         return psycopg2.connect(ep.dsn(), connect_timeout=10)
@@ -223,6 +234,70 @@ class RemotePoolerTest(unittest.TestCase):
                 self.assertEqual(msgs[-1], (b"Z", b"I"), (ep.name, msgs))
             finally:
                 c.close()
+
+
+class RemoteHoldEndTest(MultipoolerCase):
+    """What a hold leaves behind is gone for the next one. One gateway
+    worker with a pool of one over a multipooler with one server
+    connection: every client is served by the same translator and the same
+    PostgreSQL backend, one after the other."""
+
+    GATEWAY = "remote-hold-end"
+    POOLER_ARGS = ("--pool-size", "1")
+    GATEWAY_KW = {"pool_size": 1, "workers": 1}
+    REPORTED = ("application_name", "TimeZone", "DateStyle", "IntervalStyle")
+
+    def reported(self, conn):
+        return {p: conn.get_parameter_status(p) for p in self.REPORTED}
+
+    def test_reported_parameters_are_not_the_previous_holders(self):
+        direct = self.env.direct.connect(autocommit=True)
+        want = self.reported(direct)
+        direct.close()
+        a = self.gw.connect(autocommit=True)
+        cur = a.cursor()
+        cur.execute("SET application_name = 'leaky'; SET TimeZone = 'Asia/Tokyo'; "
+                    "SET DateStyle = 'German'; SET IntervalStyle = 'sql_standard'")
+        self.assertEqual(a.get_parameter_status("application_name"), "leaky")
+        b = self.gw.connect(autocommit=True)
+        self.assertEqual(self.reported(b), want)
+        cur = b.cursor()
+        cur.execute("SELECT current_setting('application_name'), current_setting('TimeZone')")
+        self.assertEqual(cur.fetchall(), [(want["application_name"], want["TimeZone"])])
+        cur.execute("RESET ALL")  # the client hears only what changes for it
+        self.assertEqual(self.reported(b), want)
+        a.close()
+        b.close()
+
+    def test_prepared_statement_goes_with_its_client(self):
+        # A statement of the pooler's own on the server connection first.
+        x = psycopg.connect(self.gw.dsn(), autocommit=True)
+        self.assertEqual(x.execute("SELECT %s::int + 1", (1,), prepare=True).fetchall(), [(2,)])
+        x.close()
+        a = self.gw.connect(autocommit=True)
+        cur = a.cursor()
+        cur.execute("PREPARE hold_end_p AS SELECT 1")
+        a.close()
+        # The same with a failed transaction open at the end.
+        a = self.gw.connect(autocommit=True)
+        cur = a.cursor()
+        cur.execute("PREPARE hold_end_q AS SELECT 1")
+        cur.execute("BEGIN")
+        with self.assertRaises(psycopg2.Error):
+            cur.execute("SELECT 1/0")
+        a.close()
+        b = self.gw.connect(autocommit=True)
+        cur = b.cursor()
+        cur.execute("SELECT name FROM pg_prepared_statements WHERE from_sql")
+        self.assertEqual(cur.fetchall(), [])
+        cur.execute("PREPARE hold_end_p AS SELECT 2")
+        cur.execute("EXECUTE hold_end_p")
+        self.assertEqual(cur.fetchall(), [(2,)])
+        b.close()
+        # The pooler forgot its own with them: it prepares again.
+        x = psycopg.connect(self.gw.dsn(), autocommit=True)
+        self.assertEqual(x.execute("SELECT %s::int + 1", (41,), prepare=True).fetchall(), [(42,)])
+        x.close()
 
 
 class RemoteKillTest(unittest.TestCase):
