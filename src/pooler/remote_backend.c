@@ -1419,15 +1419,8 @@ static void on_bind(remote_backend *rb, const pgw_bind *m)
 		rb->skip = true;
 		return;
 	}
-	for (uint32_t i = 0; i < npf + m->result_formats.count; i++) {
-		int16_t f = i < npf ? pgw_array_i16(&m->param_formats, i)
-				    : pgw_array_i16(&m->result_formats, i - npf);
-		if (f != 0 && f != 1) {
-			send_error(rb, "22023", "unsupported format code: %d", f);
-			rb->skip = true;
-			return;
-		}
-	}
+	/* Format codes PostgreSQL does not know are the server's to refuse
+	 * (a parameter's at Bind, a result's when a row is sent). */
 	const char *pname = (const char *)m->portal.ptr;
 	remote_portal **pp = portal_find(rb, pname);
 	if (*pp) {
@@ -1899,6 +1892,56 @@ static void start_login(remote_backend *rb)
 	call_stream_execute(rb, CALL_LOGIN, sql);
 }
 
+/*
+ * A Bind the decoder refused for its format codes alone: read again
+ * without judging them (the server does, where PostgreSQL does). Every
+ * length is checked as the decoder does. Returns false when anything else
+ * is wrong with it.
+ */
+static bool bind_any_formats(pgw_msg *m)
+{
+	const uint8_t *p = m->raw + 5, *end = m->raw + m->raw_len;
+	pgw_bind *b = &m->body.bind;
+	const uint8_t *z;
+	if (!(z = memchr(p, 0, (size_t)(end - p))))
+		return false;
+	b->portal = (pgw_str){p, (uint32_t)(z - p)};
+	p = z + 1;
+	if (!(z = memchr(p, 0, (size_t)(end - p))))
+		return false;
+	b->statement = (pgw_str){p, (uint32_t)(z - p)};
+	p = z + 1;
+	pgw_array *formats[2] = {&b->param_formats, &b->result_formats};
+	for (int k = 0; k < 3; k++) {
+		if (end - p < 2)
+			return false;
+		int16_t n = (int16_t)(p[0] << 8 | p[1]);
+		p += 2;
+		if (n < 0)
+			return false;
+		if (k == 1) { /* the values: Int32 length (-1: NULL), bytes */
+			b->params = (pgw_array){p, 0, (uint32_t)n};
+			for (int i = 0; i < n; i++) {
+				if (end - p < 4)
+					return false;
+				int32_t len = (int32_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+							(uint32_t)p[2] << 8 | p[3]);
+				p += 4;
+				if (len < -1 || (len > 0 && end - p < len))
+					return false;
+				p += len > 0 ? len : 0;
+			}
+			b->params.size = (uint32_t)(p - b->params.ptr);
+			continue;
+		}
+		if (end - p < 2 * n)
+			return false;
+		*formats[k / 2] = (pgw_array){p, (uint32_t)(2 * n), (uint32_t)n};
+		p += 2 * n;
+	}
+	return p == end;
+}
+
 static void rb_process(remote_backend *rb)
 {
 	net_conn *c = &rb->conn;
@@ -1918,12 +1961,25 @@ static void rb_process(remote_backend *rb)
 				end_hold(rb, flags & MARK_DISCARD, flags & MARK_SETTINGS);
 			continue;
 		}
-		pgw_msg m;
+		pgw_msg m = {0};
 		pgw_error err;
 		size_t used;
 		pgw_status st = pgw_decode(&rb->dec, d, have, &m, &used, &err);
 		if (st == PGW_NEED_MORE)
 			break;
+		/* A fault in a message's body: an ERROR, and the stream goes on. */
+		bool body_fault = st == PGW_ERR && rb->started && !err.lost_sync && !rb->copy_in && used > 0;
+		if (body_fault && m.type == 'B' && bind_any_formats(&m))
+			st = PGW_OK;
+		if (st == PGW_ERR && body_fault) {
+			rb->cur_len = used;
+			if (!rb->skip) {
+				send_error(rb, err.sqlstate, "%s", err.message);
+				rb->skip = true;
+			}
+			pgw_rbuf_consume(&c->in, used);
+			continue;
+		}
 		if (st == PGW_ERR) {
 			rb_fail(rb, "invalid message for the pooler: %s", err.message);
 			return;

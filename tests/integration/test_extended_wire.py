@@ -300,6 +300,25 @@ def sc_failed_transaction(c, perturb):
     return out
 
 
+def sc_format_codes(c, perturb):
+    """Format codes PostgreSQL does not know: a parameter's fails its
+    Bind, a result's fails only when a row is sent."""
+    out = [run(c, parse("fc", "SELECT g FROM generate_series(1, $1::int) g"), sync())]
+    perturb()
+    out.append(run(c, bind("", "fc", ["1"], result_formats=[3]), execute(""), sync()))
+    out.append(run(c, bind("", "fc", ["0"], result_formats=[3]), execute(""), sync()))
+    out.append(run(c, bind("", "fc", ["1"], result_formats=[-1]), describe("P", ""),
+                   execute(""), sync()))
+    out.append(run(c, bind("", "fc", ["1"], formats=[3]), execute(""), sync()))
+    out.append(run(c, bind("", "fc", ["1"], formats=[7]), describe("P", ""), sync()))
+    out.append(run(c, parse("fn", "SELECT 1"), bind("", "fn", [], formats=[3]), execute(""),
+                   sync()))
+    out.append(run(c, query("BEGIN")))
+    out.append(run(c, bind("", "fc", ["1"], formats=[3]), execute(""), sync()))
+    out.append(run(c, query("ROLLBACK")))
+    return out
+
+
 def sc_session_set(c, perturb):
     out = [run(c, parse("set1", "SET application_name = 'set by parse'"), bind("", "set1"),
                execute(""), sync())]
