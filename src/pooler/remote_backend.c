@@ -109,6 +109,7 @@ typedef enum call_kind {
 	CALL_SYNC,	/* Sync of a batch run in a transaction of ours: COMMIT/ROLLBACK */
 	CALL_BINDCHECK, /* Describe of a portal: does a Bind not executed at once succeed? */
 	CALL_DESCRIBE,	/* Describe of a portal open on the reservation only (a SQL cursor) */
+	CALL_ABORT,	/* a statement that fails, so that the server's transaction does */
 } call_kind;
 
 /* A call's link to whoever started it; outlives a translator that goes
@@ -373,6 +374,15 @@ static remote_stmt **stmt_find(remote_backend *rb, const char *name)
 {
 	remote_stmt **p = &rb->stmts;
 	while (*p && strcmp((*p)->name, name) != 0)
+		p = &(*p)->next;
+	return p;
+}
+
+/* Another statement of s's name, which s shadows. */
+static remote_stmt **stmt_find_after(remote_stmt *s)
+{
+	remote_stmt **p = &s->next;
+	while (*p && strcmp((*p)->name, s->name) != 0)
 		p = &(*p)->next;
 	return p;
 }
@@ -1035,6 +1045,16 @@ static bool encode_call_error(remote_backend *rb, int status, const char *messag
 	return ok;
 }
 
+/* CALL_ABORT's statement failed on the server, as it is meant to. */
+static bool failed_as_meant(const uint8_t *err, size_t err_len)
+{
+	Mtrpc__RPCError *e = err ? mtrpc__rpcerror__unpack(NULL, err_len, err) : NULL;
+	bool ok = e && e->pg_diagnostic;
+	if (e)
+		mtrpc__rpcerror__free_unpacked(e, NULL);
+	return ok;
+}
+
 /*
  * "cached plan must not change result type": the statement's result
  * columns changed (ALTER TABLE) since it was described. As in PostgreSQL
@@ -1057,6 +1077,40 @@ static void note_stale_plan(remote_backend *rb, remote_portal *p, const uint8_t 
 		if (s->desc == d)
 			s->stale = true;
 	desc_forget(rb->link, d);
+}
+
+/* A Parse that failed makes no statement (an unnamed one it replaced is
+ * gone all the same, as in PostgreSQL). */
+static void drop_parsing(remote_backend *rb)
+{
+	remote_stmt **sp = &rb->stmts;
+	while (*sp && *sp != rb->parsing)
+		sp = &(*sp)->next;
+	if (*sp) {
+		*sp = rb->parsing->next;
+		stmt_free(rb->parsing);
+	}
+	rb->parsing = NULL;
+}
+
+/* A Parse the server took: PostgreSQL's answer, or its error for a name
+ * already taken, which in a failed transaction is known only now. */
+static void on_parse_done(remote_backend *rb)
+{
+	remote_stmt *s = rb->parsing;
+	if (!s || !s->desc) {
+		send_error(rb, "XX000", "the pooler described no statement");
+		rb->parsing = NULL;
+		return;
+	}
+	if (*s->name && *stmt_find_after(s)) {
+		send_error(rb, "42P05", "prepared statement \"%s\" already exists", s->name);
+		drop_parsing(rb);
+		rb->skip = true;
+		return;
+	}
+	encode_simple(out(rb), '1'); /* ParseComplete */
+	rb->parsing = NULL;
 }
 
 static void finish_login(remote_backend *rb)
@@ -1143,6 +1197,13 @@ static void on_call_close(rpc_client_call *call, int status, const char *message
 			portal_free(rb->running);
 		}
 		rb->running = NULL;
+		if (kind == CALL_PARSE)
+			drop_parsing(rb);
+		if (kind == CALL_ABORT && failed_as_meant(err, err_len)) {
+			rb->txn = 'E';
+			rb_process(rb);
+			return;
+		}
 		bool known = encode_call_error(rb, status, message, err, err_len);
 		if (!known) {
 			rb_fail(rb, "lost the connection to the pooler at %s: %s", rb->link->address,
@@ -1200,11 +1261,7 @@ static void on_call_close(rpc_client_call *call, int status, const char *message
 		rb->running = NULL;
 		break;
 	case CALL_PARSE:
-		if (rb->parsing && rb->parsing->desc)
-			encode_simple(w, '1'); /* ParseComplete */
-		else
-			send_error(rb, "XX000", "the pooler described no statement");
-		rb->parsing = NULL;
+		on_parse_done(rb);
 		break;
 	case CALL_COPY:
 		if (simple)
@@ -1213,6 +1270,10 @@ static void on_call_close(rpc_client_call *call, int status, const char *message
 	case CALL_BINDCHECK:
 		encode_simple(w, '2'); /* BindComplete */
 		rb->running = NULL;
+		break;
+	case CALL_ABORT:
+		log_warning("remote pooler %s: a statement meant to fail succeeded", rb->link->address);
+		rb->txn = 'E';
 		break;
 	case CALL_SYNC:
 		if (rb->txn == 'I')
@@ -1325,6 +1386,54 @@ static bool copy_is_from(const char *q)
 	return false;
 }
 
+/* ------------------------------------------------------------ failed transactions */
+
+/*
+ * Errors answered here (a statement or portal that does not exist, a
+ * wrong parameter count) fail the transaction as PostgreSQL's own do: the
+ * server's transaction is failed with a statement that raises, so that
+ * what follows is refused there, COMMIT becomes ROLLBACK and ROLLBACK TO
+ * SAVEPOINT recovers, all as PostgreSQL decides. Its error is not the
+ * client's: the client already has the one answered here.
+ */
+#define ABORT_SQL "SELECT 'transaction failed on an error in the extended query protocol'::int"
+
+static bool abort_server_txn(remote_backend *rb)
+{
+	if (rb->txn != 'T' || !rb->reserved_id)
+		return false;
+	rb->txn = 'E';
+	return call_stream_execute(rb, CALL_ABORT, ABORT_SQL);
+}
+
+/* PostgreSQL's IsTransactionExitStmt: what a failed transaction still
+ * runs (COMMIT, ROLLBACK, ROLLBACK TO SAVEPOINT, PREPARE TRANSACTION). */
+static bool ends_failed_txn(const char *query)
+{
+	stmt_info si;
+	stmt_classify(query, strlen(query), &si, 1);
+	switch (si.kind) {
+	case STMT_COMMIT:
+	case STMT_ROLLBACK:
+	case STMT_PREPARE_TXN:
+		return true;
+	case STMT_SAVEPOINT_OP:
+		return si.len >= 8 && strncasecmp(si.start, "rollback", 8) == 0;
+	default:
+		return false;
+	}
+}
+
+/* In a failed transaction: PostgreSQL's refusal, where it gives it. */
+static bool refuse_in_failed_txn(remote_backend *rb)
+{
+	if (rb->txn != 'E')
+		return false;
+	send_error(rb, "25P02", "current transaction is aborted, commands ignored until end of transaction block");
+	rb->skip = true;
+	return true;
+}
+
 static void on_query(remote_backend *rb, const pgw_query *q)
 {
 	const char *sql = (const char *)q->query.ptr;
@@ -1349,7 +1458,9 @@ static void on_query(remote_backend *rb, const pgw_query *q)
 static void on_parse(remote_backend *rb, const pgw_parse *m)
 {
 	const char *name = (const char *)m->name.ptr;
-	if (*name && *stmt_find(rb, name)) {
+	/* In a failed transaction the server's verdict on the query comes
+	 * before the name's (see on_parse_done). */
+	if (*name && *stmt_find(rb, name) && rb->txn != 'E') {
 		send_error(rb, "42P05", "prepared statement \"%s\" already exists", name);
 		rb->skip = true;
 		return;
@@ -1366,7 +1477,7 @@ static void on_parse(remote_backend *rb, const pgw_parse *m)
 		return;
 	}
 	remote_stmt **old = stmt_find(rb, name);
-	if (*old) { /* the unnamed statement is replaced */
+	if (*old && !*name) { /* the unnamed statement is replaced */
 		remote_stmt *o = *old;
 		*old = o->next;
 		stmt_free(o);
@@ -1400,11 +1511,6 @@ static void on_bind(remote_backend *rb, const pgw_bind *m)
 		rb->skip = true;
 		return;
 	}
-	if (s->stale) {
-		send_error(rb, "0A000", "cached plan must not change result type");
-		rb->skip = true;
-		return;
-	}
 	/* What PostgreSQL checks at Bind, checked here with its words (the
 	 * pooler's Bind would come too late, at Execute). */
 	uint32_t npf = m->param_formats.count, np = m->params.count;
@@ -1421,6 +1527,8 @@ static void on_bind(remote_backend *rb, const pgw_bind *m)
 	}
 	/* Format codes PostgreSQL does not know are the server's to refuse
 	 * (a parameter's at Bind, a result's when a row is sent). */
+	if ((np || !ends_failed_txn(s->query)) && refuse_in_failed_txn(rb))
+		return;
 	const char *pname = (const char *)m->portal.ptr;
 	remote_portal **pp = portal_find(rb, pname);
 	if (*pp) {
@@ -1432,6 +1540,11 @@ static void on_bind(remote_backend *rb, const pgw_bind *m)
 		remote_portal *o = *pp;
 		*pp = o->next;
 		portal_free(o);
+	}
+	if (s->stale) {
+		send_error(rb, "0A000", "cached plan must not change result type");
+		rb->skip = true;
+		return;
 	}
 	remote_portal *p = calloc(1, sizeof *p);
 	if (!p || !(p->name = strdup(pname)) || !(p->stmt = stmt_copy(s))) {
@@ -1530,6 +1643,9 @@ static void on_describe(remote_backend *rb, const pgw_describe *m)
 			rb->skip = true;
 			return;
 		}
+		/* Data a failed transaction cannot look up, PostgreSQL says. */
+		if (s->desc->nfields && refuse_in_failed_txn(rb))
+			return;
 		size_t at = pgw_w_begin(w, 't');
 		pgw_w_i16(w, (int16_t)s->desc->nparams);
 		for (size_t i = 0; i < s->desc->nparams; i++)
@@ -1550,6 +1666,8 @@ static void on_describe(remote_backend *rb, const pgw_describe *m)
 			rb->skip = true;
 			return;
 		}
+		if (p->stmt->desc->nfields && refuse_in_failed_txn(rb))
+			return;
 		encode_desc_fields(w, p->stmt->desc, p->rformats, p->nrformats);
 	}
 	flush_out(rb);
@@ -1563,11 +1681,14 @@ static void on_describe(remote_backend *rb, const pgw_describe *m)
  * reservation reason TRANSACTION, as multigres's gateway turns an
  * implicit transaction into an explicit one) and the Sync concludes it:
  * COMMIT, or ROLLBACK after an error; the client sees ReadyForQuery 'I'
- * as from PostgreSQL. A batch with a single Execute runs as it is.
+ * as from PostgreSQL. A batch with a single Execute runs as it is,
+ * unless a message that may yet fail comes between it and the Sync: its
+ * error too rolls the Execute back.
  *
  * What the socket already holds after this Execute tells: another
- * Execute (1), the Sync (0), or neither yet, e.g. a Flush (-1: the batch
- * may go on, so it is treated as one that does).
+ * Execute or a Parse, Bind or Describe (1), the Sync (0), or neither yet,
+ * e.g. a Flush (-1: the batch may go on, so it is treated as one that
+ * does).
  */
 static int batch_lookahead(remote_backend *rb)
 {
@@ -1576,7 +1697,7 @@ static int batch_lookahead(remote_backend *rb)
 	while (at < have) {
 		if (d[at] == MARK_BEGIN || d[at] == MARK_END)
 			return -1;
-		if (d[at] == 'E')
+		if (d[at] == 'E' || d[at] == 'P' || d[at] == 'B' || d[at] == 'D')
 			return 1;
 		if (d[at] == 'S')
 			return 0;
@@ -1640,6 +1761,8 @@ static void on_execute(remote_backend *rb, const pgw_execute *m)
 		rb->skip = true;
 		return;
 	}
+	if (p->done && !ends_failed_txn(p->stmt->query) && refuse_in_failed_txn(rb))
+		return;
 	if (p->done) {
 		send_error(rb, "55000", "portal \"%s\" cannot be run", name);
 		rb->skip = true;
@@ -1797,6 +1920,7 @@ static bool handle_message(remote_backend *rb, pgw_msg *m)
 		return true;
 	if (!settle_binds(rb, m))
 		return false;
+	bool skipping = rb->skip;
 	switch (m->type) {
 	case 'Q':
 		on_query(rb, &m->body.query);
@@ -1837,7 +1961,11 @@ static bool handle_message(remote_backend *rb, pgw_msg *m)
 	default:
 		send_error(rb, "08P01", "unexpected message type 0x%02x", m->type);
 		break;
-	}	return true;
+	}
+	/* An error answered here: the server's transaction fails with it. */
+	if (!skipping && rb->skip && !rb->call)
+		abort_server_txn(rb);
+	return true;
 }
 
 static void start_login(remote_backend *rb);
@@ -1976,6 +2104,7 @@ static void rb_process(remote_backend *rb)
 			if (!rb->skip) {
 				send_error(rb, err.sqlstate, "%s", err.message);
 				rb->skip = true;
+				abort_server_txn(rb);
 			}
 			pgw_rbuf_consume(&c->in, used);
 			continue;

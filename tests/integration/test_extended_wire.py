@@ -300,6 +300,49 @@ def sc_failed_transaction(c, perturb):
     return out
 
 
+def sc_failed_by_protocol_error(c, perturb):
+    """Errors found in the messages themselves (no such statement or
+    portal, a duplicate name, a wrong parameter count) fail the transaction
+    as any other error does; what follows is refused until it ends, and a
+    savepoint rolled back to recovers it."""
+    out = [run(c, query("TRUNCATE ext_t")),
+           run(c, parse("f1", "SELECT g FROM generate_series(1, 3) g"),
+               parse("f2", "SELECT $1::int", [INT4]), parse("fr", "ROLLBACK"),
+               parse("fs", "ROLLBACK TO SAVEPOINT s"), sync())]
+    perturb()
+    for bad in (bind("", "nope"), describe("S", "nope"), describe("P", "nope"), execute("nope"),
+                parse("f1", "SELECT 1"), bind("", "f2"), bind("", "f2", ["1"], formats=[1, 1])):
+        out.append(run(c, query("BEGIN; INSERT INTO ext_t VALUES (1)")))
+        out.append(run(c, bad, sync()))
+        out.append(run(c, bind("q", "f1"), execute("q", 1), sync()))
+        out.append(run(c, describe("S", "f1"), describe("S", "fr"), sync()))
+        out.append(run(c, parse("f1", "SELECT 1"), sync()))
+        out.append(run(c, query("COMMIT")))
+    out.append(run(c, query("SELECT count(*) FROM ext_t")))
+    # a portal bound before the failure: Describe and Execute refused
+    out.append(run(c, query("BEGIN"), bind("q", "f1"), execute("q", 1), bind("", "nope"),
+                   sync(), describe("P", "q"), execute("q", 1), sync(), bind("q", "f1"),
+                   sync(), count=4))
+    out.append(run(c, bind("", "fr"), execute(""), sync()))
+    # within a savepoint: ROLLBACK TO recovers, the earlier insert stays
+    out.append(run(c, query("BEGIN; INSERT INTO ext_t VALUES (2); SAVEPOINT s")))
+    out.append(run(c, execute("nope"), sync()))
+    out.append(run(c, bind("", "fs"), execute(""), sync()))
+    out.append(run(c, bind("", "f2", ["5"]), execute(""), sync()))
+    out.append(run(c, query("COMMIT")))
+    out.append(run(c, query("SELECT count(*) FROM ext_t")))
+    # in an implicit transaction of several Executes: all rolled back
+    out.append(run(c, parse("", "INSERT INTO ext_t VALUES (3)"), bind("", ""), execute(""),
+                   bind("", ""), execute(""), bind("", "nope"), execute(""), sync()))
+    out.append(run(c, query("SELECT count(*) FROM ext_t")))
+    # a single Execute, then an error before the Sync: rolled back too
+    for bad in (bind("", "nope"), describe("S", "nope"), parse("f1", "SELECT 2")):
+        out.append(run(c, parse("", "INSERT INTO ext_t VALUES (4)"), bind("", ""), execute(""),
+                       bad, sync()))
+        out.append(run(c, query("SELECT count(*) FROM ext_t")))
+    return out
+
+
 def sc_format_codes(c, perturb):
     """Format codes PostgreSQL does not know: a parameter's fails its
     Bind, a result's fails only when a row is sent."""
