@@ -93,6 +93,7 @@ typedef struct remote_portal {
 	bool bind_owed; /* BindComplete not yet sent (see on_bind) */
 	bool describe_owed; /* a Describe of it answered by its Execute (see settle_binds) */
 	bool done;	/* ran to completion and returns no rows: cannot run again */
+	char *end_tag; /* returns rows: its tag with the count 0, for an Execute after its end */
 	struct remote_portal *next;
 } remote_portal;
 
@@ -397,6 +398,7 @@ static void portal_free(remote_portal *p)
 	free(p->values);
 	free(p->pformats);
 	free(p->rformats);
+	free(p->end_tag);
 	free(p);
 }
 
@@ -879,6 +881,25 @@ static void note_login_row(remote_backend *rb, const uint8_t *p, size_t len)
 	}
 }
 
+/* A row-returning portal's last tag: an Execute after its end answers
+ * with it, the count made 0 ("SELECT 0"), as PostgreSQL does. */
+static void note_end_tag(remote_portal *p, const char *tag)
+{
+	size_t n = strlen(tag), i = n;
+	while (i > 0 && isdigit((unsigned char)tag[i - 1]))
+		i--;
+	bool counted = i < n && i > 0 && tag[i - 1] == ' ';
+	char *t = malloc((counted ? i + 1 : n) + 1);
+	if (!t)
+		return;
+	memcpy(t, tag, counted ? i : n);
+	if (counted)
+		t[i++] = '0';
+	t[counted ? i : n] = 0;
+	free(p->end_tag);
+	p->end_tag = t;
+}
+
 static void handle_payload(remote_backend *rb, const Query__QueryResultPayload *pl)
 {
 	if (!pl)
@@ -916,6 +937,9 @@ static void handle_payload(remote_backend *rb, const Query__QueryResultPayload *
 			break;
 		}
 		remote_encode_result(w, r, rb->ctx->kind == CALL_QUERY, &rb->rd_sent, &rb->tag_sent);
+		if (rb->ctx->kind == CALL_EXECUTE && rb->running && rb->running->stmt->desc &&
+		    rb->running->stmt->desc->nfields && r->command_tag && *r->command_tag)
+			note_end_tag(rb->running, r->command_tag);
 		rb->rows += r->passthrough_row_count;
 		if (rb->tag_sent)
 			rb->any_tag = true;
@@ -1256,6 +1280,8 @@ static void on_call_close(rpc_client_call *call, int status, const char *message
 		} else if (rb->running && rb->running->stmt->desc && !rb->running->stmt->desc->nfields) {
 			/* PostgreSQL marks such a portal done; a row-returning
 			 * one may be fetched again (and gives no more rows). */
+			rb->running->done = true;
+		} else if (rb->running && rb->running->end_tag) {
 			rb->running->done = true;
 		}
 		rb->running = NULL;
@@ -1763,6 +1789,11 @@ static void on_execute(remote_backend *rb, const pgw_execute *m)
 	}
 	if (p->done && !ends_failed_txn(p->stmt->query) && refuse_in_failed_txn(rb))
 		return;
+	if (p->done && p->end_tag) {
+		encode_tag(out(rb), p->end_tag);
+		flush_out(rb);
+		return;
+	}
 	if (p->done) {
 		send_error(rb, "55000", "portal \"%s\" cannot be run", name);
 		rb->skip = true;

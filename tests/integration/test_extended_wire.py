@@ -190,6 +190,21 @@ def sc_portal_after_statement(c, perturb):
     return out
 
 
+def sc_portal_after_end(c, perturb):
+    """Executing again a portal that ran to completion: one that returns
+    rows gives none, with its tag's count 0; another cannot run."""
+    out = []
+    for q in ("SELECT g FROM generate_series(1, 2) g", "INSERT INTO ext_t VALUES (8) RETURNING a",
+              "SHOW work_mem", "INSERT INTO ext_t VALUES (9)"):
+        out.append(run(c, query("BEGIN"), parse("", q), bind("pe", ""), execute("pe"),
+                       execute("pe"), execute("pe", 1), sync(), count=2))
+        out.append(run(c, execute("pe"), sync()))
+        out.append(run(c, query("ROLLBACK")))
+        perturb()
+    out.append(run(c, parse("", "SELECT 1"), bind("", ""), execute(""), execute(""), sync()))
+    return out
+
+
 def sc_copy(c, perturb):
     out = [run(c, query("TRUNCATE ext_c"))]
     # As libpq does it: a Sync right behind the Execute, ignored by the
