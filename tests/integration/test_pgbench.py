@@ -34,8 +34,11 @@ class PgbenchTest(harness.IntegrationTestCase):
                            stderr=subprocess.STDOUT, text=True, timeout=300)
         if r.returncode != 0:
             raise RuntimeError("pgbench -i failed:\n" + r.stdout)
-        # 8 clients over a pool of 4: real transaction pooling
-        cls.gateway = cls.env.gateway(name="bench", pool_size=4, pool_timeout=30)
+        # 8 clients over a pool of 4: real transaction pooling. Through a
+        # multipooler the server connections are the multipooler's, so its
+        # pool is 4 as well (the gateway's bounds each worker's holds).
+        cls.gateway = cls.env.gateway(name="bench", pool_size=4, pool_timeout=30,
+                                      pooler_pool_size=4)
 
     def run_pgbench(self, *extra, mode="simple", clients=8, threads=2):
         argv = [harness.PGBENCH, "-n", "-M", mode, "-c", str(clients), "-j", str(threads),
