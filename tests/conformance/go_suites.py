@@ -65,10 +65,9 @@ for _suite in ("go-pgx-v4",):
 # Failures recognised by what the test printed: suite prefix, text, why.
 KNOWN_OUTPUT = [
     ("go-pgx", "cached plan must not change result type",
-     "gateway bug, under investigation: 0A000 'cached plan must not change result type' "
-     "where PostgreSQL plans the statement afresh (after a table's columns changed inside "
-     "a transaction, or another session's temporary table of the same name); a stale "
-     "plan is forgotten on every server connection once reported, but this case remains"),
+     "0A000 'cached plan must not change result type' after a schema change the "
+     "gateway did not see (a statement parsed after DDL the gateway saw gets a fresh "
+     "server statement, see src/pooler/stmtcache.h)"),
 ]
 
 
