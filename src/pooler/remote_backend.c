@@ -1055,6 +1055,14 @@ static bool encode_call_error(remote_backend *rb, int status, const char *messag
 	} else if (status == RPC_CANCELLED) {
 		encode_error(out(rb), "ERROR", "57014", "canceling statement due to user request");
 		ok = true;
+	} else if (status == RPC_RESOURCE_EXHAUSTED) {
+		/* A message over what a side of the RPC takes (or memory ran
+		 * out): that statement fails, the session goes on. */
+		char text[400];
+		snprintf(text, sizeof text, "the pooler could not carry the statement: %s",
+			 e && e->message && *e->message ? e->message : message ? message : "");
+		encode_error(out(rb), "ERROR", strstr(text, "larger than") ? "54000" : "53200", text);
+		ok = true;
 	} else if (status == RPC_NOT_FOUND || status == RPC_INVALID_ARGUMENT ||
 		   status == RPC_FAILED_PRECONDITION || status == RPC_UNIMPLEMENTED) {
 		char text[400];

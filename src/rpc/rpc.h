@@ -39,8 +39,11 @@ enum {
 	RPC_UNAUTHENTICATED = 16,
 };
 
-/* The largest message either side accepts (gRPC's usual default is 4 MiB). */
-#define RPC_MAX_MESSAGE (16u << 20)
+/* The largest message either side sends or accepts. PostgreSQL takes
+ * messages up to 1 GB, so a query, a Bind's values or a DataRow that big
+ * must fit, with room for the request's other fields. A body is buffered
+ * as it arrives, never allocated whole from a length alone. */
+#define RPC_MAX_MESSAGE ((1u << 30) + (16u << 20))
 
 /* ------------------------------------------------------------------ server */
 
@@ -89,7 +92,9 @@ ev_tstamp rpc_call_deadline(const rpc_call *c);
 const char *rpc_call_metadata(const rpc_call *c, const char *name);
 
 /* Queue one response message (packed into pooled buffers). 0, or -1 when
- * the call is already over. Never blocks, never calls back. */
+ * the call is already over, the message is over RPC_MAX_MESSAGE (errno
+ * EMSGSIZE; nothing queued) or memory ran out. Never blocks, never calls
+ * back. */
 int rpc_call_send(rpc_call *c, const ProtobufCMessage *msg);
 /* false while more than call_buffer bytes wait for the client's flow
  * control window: a producer stops reading its source and waits for
@@ -156,7 +161,9 @@ rpc_client_call *rpc_client_start(rpc_channel *ch, const char *path,
 				  const ProtobufCMessageDescriptor *response, double timeout,
 				  const rpc_client_ops *ops, void *arg);
 /* Queue a request message. Returns false when the call's buffer is over
- * its limit (the message is still queued): wait for on_writable. */
+ * its limit (the message is still queued): wait for on_writable. A
+ * message over RPC_MAX_MESSAGE is not sent: the call ends with
+ * RPC_RESOURCE_EXHAUSTED, as the server would end it. */
 bool rpc_client_send(rpc_client_call *c, const ProtobufCMessage *msg);
 /* The request side is complete (END_STREAM). */
 void rpc_client_close_send(rpc_client_call *c);

@@ -818,7 +818,10 @@ bool rpc_client_send(rpc_client_call *c, const ProtobufCMessage *msg)
 	if (c->ending || c->close_send)
 		return false;
 	if (rpc_pack_message(&c->out, msg) != 0) {
-		call_close_later(c, RPC_RESOURCE_EXHAUSTED, "out of memory");
+		/* The server would refuse a message over the limit whole; it
+		 * is not sent at all. */
+		call_close_later(c, RPC_RESOURCE_EXHAUSTED,
+				 errno == EMSGSIZE ? "request message larger than the limit" : "out of memory");
 		return false;
 	}
 	if (c->out.bytes > c->ch->cfg.call_buffer)
@@ -833,7 +836,7 @@ bool rpc_client_send(rpc_client_call *c, const ProtobufCMessage *msg)
 
 void rpc_client_close_send(rpc_client_call *c)
 {
-	if (c->close_send)
+	if (c->close_send || c->ending)
 		return;
 	c->close_send = true;
 	if (c->stream_open && c->deferred) {

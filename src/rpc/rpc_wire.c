@@ -11,6 +11,7 @@
 
 #include "google_rpc_status.pb-c.h"
 #include "pgw/bufpool.h"
+#include "rpc.h"
 
 /* ------------------------------------------------------------ block queue */
 
@@ -24,6 +25,8 @@ struct rpc_blk {
 /* Blocks of 16 KiB carry many small messages; a big message gets big blocks
  * so a 5 MiB row set is not a thousand links. */
 #define RPC_BLK_MIN (16u << 10)
+/* A body split across chunks starts in a buffer this big, then doubles. */
+#define RPC_REASM_FIRST (64u << 10)
 
 static rpc_blk *blk_new(size_t want)
 {
@@ -145,7 +148,7 @@ static void bq_sink_append(ProtobufCBuffer *buf, size_t len, const uint8_t *data
 int rpc_pack_message(rpc_bq *q, const ProtobufCMessage *msg)
 {
 	size_t n = protobuf_c_message_get_packed_size(msg);
-	if (n > 0xffffffffu) {
+	if (n > RPC_MAX_MESSAGE) {
 		errno = EMSGSIZE;
 		return -1;
 	}
@@ -158,6 +161,28 @@ int rpc_pack_message(rpc_bq *q, const ProtobufCMessage *msg)
 }
 
 /* ------------------------------------------------------------ reassembler */
+
+/* Room for need bytes of the body: the buffer grows with what arrived
+ * (doubling), so a peer's length prefix alone never allocates much. */
+static int reasm_grow(rpc_reasm *r, size_t need)
+{
+	size_t want = r->cap ? r->cap * 2 : RPC_REASM_FIRST;
+	while (want < need)
+		want *= 2;
+	if (want > r->len)
+		want = r->len;
+	size_t cap;
+	uint8_t *nb = bufpool_get(want, &cap);
+	if (!nb)
+		return -1;
+	if (r->buf) {
+		memcpy(nb, r->buf, r->have);
+		bufpool_put(r->buf, r->cap);
+	}
+	r->buf = nb;
+	r->cap = cap;
+	return 0;
+}
 
 ssize_t rpc_reasm_feed(rpc_reasm *r, const uint8_t *p, size_t n, const uint8_t **msg, size_t *msg_len)
 {
@@ -188,14 +213,13 @@ ssize_t rpc_reasm_feed(rpc_reasm *r, const uint8_t *p, size_t n, const uint8_t *
 		r->hdr_have = 0;
 		return (ssize_t)(used + r->len);
 	}
-	if (!r->buf) {
-		r->buf = bufpool_get(r->len, &r->cap);
-		if (!r->buf)
-			return RPC_REASM_NOMEM;
-	}
 	size_t k = r->len - r->have;
 	if (k > left)
 		k = left;
+	if (k == 0)
+		return (ssize_t)used;
+	if (r->have + k > r->cap && reasm_grow(r, r->have + k) != 0)
+		return RPC_REASM_NOMEM;
 	memcpy(r->buf + r->have, p + used, k);
 	r->have += k;
 	used += k;

@@ -19,6 +19,11 @@ import harness  # noqa: E402
 import psycopg  # noqa: E402
 import psycopg2  # noqa: E402
 
+try:
+    import psycopg  # noqa: E402
+except ImportError:  # pragma: no cover
+    psycopg = None
+
 
 class Multipooler:
     def __init__(self, env, port):
@@ -218,6 +223,32 @@ class RemotePoolerTest(MultipoolerCase):
         direct = self.copy_script(self.connect(self.env.direct))
         remote = self.copy_script(self.connect(self.gw))
         self.assertEqual(direct, remote)
+
+    def large_script(self, ep):
+        """Values past gRPC's usual limits (and our former 16 MiB) both
+        ways: a 20 MB bound parameter in (PortalStreamExecute), a 20 MB row
+        out, and an 18 MB query text; what the session sees."""
+        value = bytes((i * 131 + (i >> 9)) & 255 for i in range(1 << 20)) * 20
+        text = "0123456789abcdef\u00e9" * (1 << 20)
+        out = []
+        with psycopg.connect(host="127.0.0.1", port=ep.port, user=harness.SUPERUSER,
+                             dbname=harness.MAIN_DB, autocommit=True, connect_timeout=10) as c:
+            cur = c.execute("SELECT octet_length(v), md5(v) FROM (SELECT %b::bytea AS v) s", (value,))
+            out.append(("param in", cur.fetchone()))
+            cur = c.execute("SELECT repeat('ab', 10 << 20) AS big, 'after' AS small")
+            big, small = cur.fetchone()
+            out.append(("row out", len(big), big == "ab" * (10 << 20), small))
+            cur = c.execute("SELECT length('%s'), md5('%s')" % (text, text), prepare=False)
+            out.append(("simple query", cur.fetchone()))
+            out.append(("still usable", c.execute("SELECT 1").fetchone()))
+        return out
+
+    @unittest.skipIf(psycopg is None, "psycopg 3 not installed")
+    def test_large_values(self):
+        direct = self.large_script(self.env.direct)
+        remote = self.large_script(self.gw)
+        self.assertEqual(direct, remote)
+        self.assertEqual(remote[0][1][0], 20 << 20)
 
     def test_failed_multi_statement_transaction(self):
         """A Query that opens its own transaction and fails in it leaves

@@ -366,18 +366,58 @@ static void test_bidi_ping_pong(void **state)
 	fx_free(f);
 }
 
+/* One message of size bytes to the server and back, whole. */
+static void echo_one_message(size_t size, double secs)
+{
+	fx *f = fx_new(true, 0);
+	bidi b = {.chunk = size};
+	rpc_client_call *c = start_bidi(f, &b);
+	bidi_send_data(c, b.chunk, 1);
+	run_until(f, &b.r.closed, secs);
+	assert_int_equal(b.r.status, RPC_OK);
+	assert_int_equal(b.data_echoes, 1);
+	assert_int_equal(b.echo_bytes, size);
+	assert_false(b.r.bad);
+	fx_free(f);
+}
+
 static void test_5mib_message(void **state)
 {
 	(void)state;
-	fx *f = fx_new(true, 0);
-	bidi b = {.chunk = 5u << 20};
+	echo_one_message(5u << 20, 30);
+}
+
+/* Past gRPC's usual 4 MiB and our old 16 MiB: PostgreSQL's messages go
+ * to 1 GB, so a 40 MiB message travels both ways whole. */
+static void test_40mib_message(void **state)
+{
+	(void)state;
+	echo_one_message(40u << 20, 60);
+}
+
+/* A request over the limit is never sent: the call ends with
+ * RESOURCE_EXHAUSTED, and the channel serves the next call. */
+static void test_over_limit_message(void **state)
+{
+	(void)state;
+	fx *f = fx_new(false, 0);
+	bidi b = {.stream = true};
 	rpc_client_call *c = start_bidi(f, &b);
-	bidi_send_data(c, b.chunk, 1);
-	run_until(f, &b.r.closed, 30);
-	assert_int_equal(b.r.status, RPC_OK);
-	assert_int_equal(b.data_echoes, 1);
-	assert_int_equal(b.echo_bytes, 5u << 20);
-	assert_false(b.r.bad);
+	static uint8_t small[16];
+	Multipoolerservice__CopyBidiExecuteRequest rq = MULTIPOOLERSERVICE__COPY_BIDI_EXECUTE_REQUEST__INIT;
+	rq.phase = MULTIPOOLERSERVICE__COPY_BIDI_EXECUTE_REQUEST__PHASE__DATA;
+	rq.data.data = small; /* the size check comes before any byte is read */
+	rq.data.len = (size_t)RPC_MAX_MESSAGE + 1;
+	assert_false(rpc_client_send(c, &rq.base));
+	rpc_client_close_send(c);
+	assert_false(b.r.closed); /* never from inside the API call */
+	run_until(f, &b.r.closed, 10);
+	assert_int_equal(b.r.status, RPC_RESOURCE_EXHAUSTED);
+	assert_non_null(strstr(b.r.message, "larger than the limit"));
+	result r;
+	start_eq(f, "after", 10, &r);
+	run_until(f, &r.closed, 10);
+	assert_int_equal(r.status, RPC_OK);
 	fx_free(f);
 }
 
@@ -847,6 +887,15 @@ static void test_wire_helpers(void **state)
 	rpc_reasm_free(&ra);
 	rpc_reasm rb = {.max = 3};
 	assert_int_equal(rpc_reasm_feed(&rb, (const uint8_t *)"\0\0\0\0\4", 5, &m, &ml), RPC_REASM_TOO_BIG);
+	/* A prefix claiming 1 GB does not allocate 1 GB: the buffer grows
+	 * with the bytes that came. */
+	rpc_reasm rc = {.max = RPC_MAX_MESSAGE};
+	static uint8_t chunk[3000];
+	assert_int_equal(rpc_reasm_feed(&rc, (const uint8_t *)"\0\x40\0\0\0", 5, &m, &ml), 5);
+	assert_int_equal(rpc_reasm_feed(&rc, chunk, sizeof chunk, &m, &ml), (ssize_t)sizeof chunk);
+	assert_null(m);
+	assert_true(rc.cap < (1u << 20));
+	rpc_reasm_free(&rc);
 	free(buf);
 	bufpool_thread_trim();
 }
@@ -861,6 +910,8 @@ int main(void)
 		cmocka_unit_test(test_client_streaming),
 		cmocka_unit_test(test_bidi_ping_pong),
 		cmocka_unit_test(test_5mib_message),
+		cmocka_unit_test(test_40mib_message),
+		cmocka_unit_test(test_over_limit_message),
 		cmocka_unit_test(test_200_concurrent),
 		cmocka_unit_test(test_deadline),
 		cmocka_unit_test(test_cancel),
