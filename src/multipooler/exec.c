@@ -71,12 +71,15 @@ struct mp_job {
 	bool auth_row;
 	char *auth_value;
 	mp_resv *waiting_on; /* queued behind a cancelled call on this reservation */
+	mp_resv *awaits;     /* a wait for this reservation's notifications: no statement */
 };
 
 static void job_run(mp_job *j);
 static void job_complete(mp_job *j);
 static void job_free(mp_job *j);
 static void resv_after_call(mp_worker *mw, mp_resv *r);
+static void await_flush(mp_job *a);
+static void await_end(mp_resv *r);
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -293,6 +296,8 @@ static void resv_on_message(void *owner, backend *be, pgw_msg *m)
 		r->notify_head = n;
 	r->notify_tail = n;
 	r->notify_count++;
+	if (r->awaiter)
+		await_flush(r->awaiter);
 }
 
 static void notify_clear(mp_resv *r)
@@ -313,6 +318,7 @@ static void resv_unlink(mp_worker *mw, mp_resv *r)
 		link = &(*link)->next;
 	if (*link)
 		*link = r->next;
+	await_end(r);
 	if (r->waiting) {
 		/* The call queued behind a cancelled one finds the reservation
 		 * gone, as if it had come a moment later. */
@@ -391,7 +397,8 @@ void mpx_resv_sweep(mp_worker *mw)
 	mp_resv *r = mw->resvs;
 	while (r) {
 		mp_resv *next = r->next;
-		if (!r->job && limit > 0 && now - r->last_used > limit) {
+		/* A wait for notifications shows the gateway still holds it. */
+		if (!r->job && !r->awaiter && limit > 0 && now - r->last_used > limit) {
 			log_info("reserved connection %llu unused for %g s: rolled back and released",
 				 (unsigned long long)r->id, limit);
 			resv_release(mw, r);
@@ -1075,7 +1082,9 @@ static bool apply_settings(mp_job *j, const Query__ExecuteOptions *o)
  * answer, in the order the server sent it. */
 static void send_waiting_notifications(mp_job *j, mp_resv *r)
 {
-	while (r->notify_head && j->call) {
+	/* A wait holds back while the client reads slowly: the queue is
+	 * bounded, the call's buffer would not be. */
+	while (r->notify_head && j->call && (!j->awaits || rpc_call_writable(j->call))) {
 		mp_notify *n = r->notify_head;
 		r->notify_head = n->next;
 		Query__PgNotification qn = QUERY__PG_NOTIFICATION__INIT;
@@ -1091,6 +1100,47 @@ static void send_waiting_notifications(mp_job *j, mp_resv *r)
 	}
 	if (!r->notify_head)
 		r->notify_tail = NULL;
+}
+
+/* ------------------------------------------------------------ notification waits */
+
+static void await_on_writable(rpc_call *call, void *arg)
+{
+	(void)call;
+	await_flush(arg);
+}
+
+static void await_flush(mp_job *a)
+{
+	send_waiting_notifications(a, a->awaits);
+	if (a->awaits->notify_head)
+		rpc_call_on_writable(a->call, await_on_writable, a);
+}
+
+/* A StreamExecute with await_notifications on reservation r: nothing runs
+ * on the server; the call carries what r hears between calls. One wait
+ * per reservation (a newer one replaces it). */
+static void await_start(mp_job *j, mp_resv *r)
+{
+	await_end(r);
+	r->awaiter = j;
+	j->awaits = r;
+	if (!r->job)
+		await_flush(j);
+}
+
+/* The wait on r ends well: a call takes the reservation, or it goes.
+ * What is still queued goes out with the next call. */
+static void await_end(mp_resv *r)
+{
+	mp_job *a = r->awaiter;
+	if (!a)
+		return;
+	r->awaiter = NULL;
+	a->awaits = NULL;
+	rpc_call_finish(a->call, RPC_OK, NULL, NULL);
+	a->call = NULL;
+	job_free(a);
 }
 
 /* The server connection is ours: set it up, then run. */
@@ -1602,6 +1652,7 @@ static void resv_after_call(mp_worker *mw, mp_resv *r)
 		return;
 	r->waiting = NULL;
 	w->waiting_on = NULL;
+	await_end(r);
 	w->resv = r;
 	r->job = w;
 	r->last_used = ev_now(mw->w.loop);
@@ -1744,6 +1795,12 @@ void mpx_start(mp_worker *mw, rpc_call *call, mpx_kind kind, const ProtobufCMess
 			job_free(j);
 			return;
 		}
+		if (kind == MPX_STREAM &&
+		    ((Multipoolerservice__StreamExecuteRequest *)j->req)->await_notifications) {
+			await_start(j, r);
+			return;
+		}
+		await_end(r); /* this call carries what comes from now on */
 		if (r->job && !r->job->call && !r->waiting && !r->release_pending) {
 			/* The call before was cancelled and its statement is
 			 * still being stopped on the server: this one follows. */
@@ -1802,6 +1859,11 @@ void mpx_cancel(rpc_call *call)
 		return;
 	rpc_call_set_data(call, NULL);
 	j->call = NULL;
+	if (j->awaits) {
+		j->awaits->awaiter = NULL;
+		job_free(j);
+		return;
+	}
 	if (j->waiting_on) {
 		j->waiting_on->waiting = NULL;
 		j->waiting_on = NULL;
@@ -1942,6 +2004,7 @@ void mpx_release(mp_worker *mw, rpc_call *call,
 				    (unsigned long long)rid);
 		return;
 	}
+	await_end(r);
 	if (r->job && (r->job->call || r->waiting)) {
 		finish_simple_error(call, RPC_FAILED_PRECONDITION, "55000",
 				    "reserved connection %llu is busy with another call",

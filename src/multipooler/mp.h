@@ -78,6 +78,9 @@ typedef struct mp_resv {
 	 * streaming call delivers them before its own results. */
 	mp_notify *notify_head, *notify_tail;
 	size_t notify_count;
+	/* A StreamExecute with await_notifications: they go out on it as
+	 * they come, while no other call uses the reservation. */
+	mp_job *awaiter;
 	char *portal;	    /* a suspended portal's name, or NULL */
 	bool flush_mode;    /* that portal lives in an implicit transaction: no Sync sent */
 	bool settings_dirty; /* statements ran that may have changed settings */

@@ -111,6 +111,7 @@ typedef enum call_kind {
 	CALL_BINDCHECK, /* Describe of a portal: does a Bind not executed at once succeed? */
 	CALL_DESCRIBE,	/* Describe of a portal open on the reservation only (a SQL cursor) */
 	CALL_ABORT,	/* a statement that fails, so that the server's transaction does */
+	CALL_AWAIT,	/* an idle LISTEN session's wait for notifications (see start_await) */
 } call_kind;
 
 /* A call's link to whoever started it; outlives a translator that goes
@@ -166,6 +167,12 @@ struct remote_backend {
 	int nlogin;
 	remote_stmt *stmts;
 	remote_portal *portals;
+	/* LISTEN ran on the reservation: while idle, a wait call brings its
+	 * notifications (one per idle spell; await_off when the pooler does
+	 * not hold such waits). */
+	bool listening, await_spent, await_off;
+	rpc_client_call *await;
+	call_ctx *await_ctx;
 };
 
 static void rb_process(remote_backend *rb);
@@ -620,6 +627,35 @@ static void fill_options(remote_backend *rb, Query__ExecuteOptions *o, Query__Re
 		ro->reasons = rb->held ? REASON_SESSION : 0;
 }
 
+/*
+ * An idle hold whose server connection LISTENs: PostgreSQL would send a
+ * NotificationResponse at once, so one StreamExecute with
+ * await_notifications stays open on the reservation and brings each as it
+ * comes. It runs beside the holder's calls: the pooler ends it when the
+ * next call uses the reservation, so nothing here waits for it to end.
+ */
+static bool start_await(remote_backend *rb, const ProtobufCMessage *req)
+{
+	call_ctx *ctx = calloc(1, sizeof *ctx);
+	if (!ctx)
+		return false;
+	ctx->rb = rb;
+	ctx->link = rb->link;
+	ctx->kind = CALL_AWAIT;
+	rb->await_spent = true;
+	rb->link->rpcs++;
+	rb->await = rpc_client_start(rb->link->ch, SERVICE "StreamExecute",
+				     &multipoolerservice__stream_execute_response__descriptor, 0, &call_ops, ctx);
+	if (!rb->await) {
+		free(ctx);
+		return false;
+	}
+	rb->await_ctx = ctx;
+	rpc_client_send(rb->await, req);
+	rpc_client_close_send(rb->await);
+	return true;
+}
+
 static bool call_stream_execute(remote_backend *rb, call_kind kind, const char *sql)
 {
 	Multipoolerservice__StreamExecuteRequest req = MULTIPOOLERSERVICE__STREAM_EXECUTE_REQUEST__INIT;
@@ -637,6 +673,10 @@ static bool call_stream_execute(remote_backend *rb, call_kind kind, const char *
 	req.target = &t;
 	req.options = &o;
 	req.reservation_options = &ro;
+	if (kind == CALL_AWAIT) {
+		req.await_notifications = true;
+		return start_await(rb, &req.base);
+	}
 	return start_call(rb, kind, SERVICE "StreamExecute", &multipoolerservice__stream_execute_response__descriptor,
 			  &req.base);
 }
@@ -765,6 +805,17 @@ static bool call_release(remote_backend *rb)
 	req.options = &o;
 	return start_call(rb, CALL_RELEASE, SERVICE "ReleaseReservedConnection",
 			  &multipoolerservice__release_reserved_connection_response__descriptor, &req.base);
+}
+
+/* The session is going: its wait is dropped unheard. */
+static void stop_await(remote_backend *rb)
+{
+	if (!rb->await)
+		return;
+	rb->await_ctx->rb = NULL;
+	rpc_client_cancel(rb->await);
+	rb->await = NULL;
+	rb->await_ctx = NULL;
 }
 
 /* A COPY: the statement starts the call, the CopyData follow on it. The
@@ -900,6 +951,17 @@ static void note_end_tag(remote_portal *p, const char *tag)
 	p->end_tag = t;
 }
 
+static void encode_notification(remote_backend *rb, pgw_wbuf *w, const Query__PgNotification *n)
+{
+	size_t at = pgw_w_begin(w, 'A');
+	/* Our own session's notifications carry our pid, as the gateway
+	 * expects of its server connection. */
+	pgw_w_i32(w, (uint32_t)n->pid == rb->server_pid ? rb->be->pid : n->pid);
+	w_str(w, n->channel);
+	w_str(w, n->payload);
+	pgw_w_end(w, at);
+}
+
 static void handle_payload(remote_backend *rb, const Query__QueryResultPayload *pl)
 {
 	if (!pl)
@@ -948,17 +1010,9 @@ static void handle_payload(remote_backend *rb, const Query__QueryResultPayload *
 	case QUERY__QUERY_RESULT_PAYLOAD__PAYLOAD_DIAGNOSTIC:
 		remote_encode_diagnostic(w, pl->diagnostic, 'N');
 		break;
-	case QUERY__QUERY_RESULT_PAYLOAD__PAYLOAD_NOTIFICATION: {
-		const Query__PgNotification *n = pl->notification;
-		size_t at = pgw_w_begin(w, 'A');
-		/* Our own session's notifications carry our pid, as the
-		 * gateway expects of its server connection. */
-		pgw_w_i32(w, (uint32_t)n->pid == rb->server_pid ? rb->be->pid : n->pid);
-		w_str(w, n->channel);
-		w_str(w, n->payload);
-		pgw_w_end(w, at);
+	case QUERY__QUERY_RESULT_PAYLOAD__PAYLOAD_NOTIFICATION:
+		encode_notification(rb, w, pl->notification);
 		break;
-	}
 	default:
 		break;
 	}
@@ -1026,6 +1080,16 @@ static void on_call_message(rpc_client_call *call, const ProtobufCMessage *msg, 
 	case CALL_COPY:
 		on_copy_response(rb, (const void *)msg);
 		break;
+	case CALL_AWAIT: {
+		const Query__QueryResultPayload *pl = ((const Multipoolerservice__StreamExecuteResponse *)msg)->result;
+		if (pl && pl->payload_case == QUERY__QUERY_RESULT_PAYLOAD__PAYLOAD_NOTIFICATION) {
+			encode_notification(rb, out(rb), pl->notification);
+			flush_out(rb);
+		} else if (pl && pl->payload_case == QUERY__QUERY_RESULT_PAYLOAD__PAYLOAD_RESULT) {
+			rb->await_off = true; /* it ran the empty query: it holds no waits */
+		}
+		break;
+	}
 	default:
 		break;
 	}
@@ -1166,13 +1230,24 @@ static void finish_login(remote_backend *rb)
 static void on_call_close(rpc_client_call *call, int status, const char *message, const uint8_t *err,
 			  size_t err_len, void *arg)
 {
-	(void)call;
 	call_ctx *ctx = arg;
 	remote_backend *rb = ctx->rb;
 	call_kind kind = ctx->kind;
 	free(ctx);
 	if (!rb || kind == CALL_HEALTH)
 		return;
+	if (kind == CALL_AWAIT) {
+		/* Ended by the pooler: a call of ours took the reservation, or
+		 * it is gone. A newer wait may already be open. */
+		if (call == rb->await) {
+			rb->await = NULL;
+			rb->await_ctx = NULL;
+			if (!rb->call)
+				rb_process(rb);
+		}
+		return;
+	}
+	rb->await_spent = false; /* the next idle spell may wait again */
 	rb->call = NULL;
 	rb->ctx = NULL;
 	rb->call_paused = false;
@@ -1468,6 +1543,20 @@ static bool refuse_in_failed_txn(remote_backend *rb)
 	return true;
 }
 
+/* Does the session LISTEN after these statements? UNLISTEN * and
+ * DISCARD ALL stop it; UNLISTEN of one channel may leave others, so the
+ * wait stays (it costs one idle call, never a notification). */
+static void note_listen(remote_backend *rb, const stmt_info *si, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (si[i].kind == STMT_LISTEN)
+			rb->listening = true;
+		else if ((si[i].kind == STMT_UNLISTEN && (si[i].flags & STMT_F_ALL)) ||
+			 si[i].kind == STMT_DISCARD_ALL)
+			rb->listening = false;
+	}
+}
+
 static void on_query(remote_backend *rb, const pgw_query *q)
 {
 	const char *sql = (const char *)q->query.ptr;
@@ -1486,6 +1575,11 @@ static void on_query(remote_backend *rb, const pgw_query *q)
 		call_copy(rb, sql, true, copy_is_from(sql));
 		return;
 	}
+	stmt_info si[16];
+	size_t n = stmt_classify(sql, q->query.len, si, 16);
+	note_listen(rb, si, n < 16 ? n : 16);
+	if (n > 16)
+		rb->listening = true; /* not all seen: better an idle wait than a lost notification */
 	call_stream_execute(rb, CALL_QUERY, sql);
 }
 
@@ -1820,6 +1914,7 @@ static void on_execute(remote_backend *rb, const pgw_execute *m)
 	stmt_info si;
 	const char *q = p->stmt->query;
 	stmt_classify(q, strlen(q), &si, 1);
+	note_listen(rb, &si, 1);
 	bool begin = false;
 	if (rb->txn == 'I') {
 		begin = !runs_alone(si.kind) && batch_lookahead(rb) != 0;
@@ -1889,6 +1984,7 @@ static void end_hold(remote_backend *rb, bool discard, bool settings)
 {
 	rb->held = false;
 	rb->server_pid = 0;
+	rb->listening = false; /* the reservation goes, and its LISTENs with it */
 	portals_clear(rb);
 	if (!rb->reserved_id) {
 		rb->txn = 'I';
@@ -2167,6 +2263,9 @@ static void rb_process(remote_backend *rb)
 	if (rb->cancel_owed && !rb->call && pgw_rbuf_len(&c->in) == 0 &&
 	    !(ioctl(c->fd, FIONREAD, &unread) == 0 && unread > 0))
 		rb->cancel_owed = false; /* what it was for was answered here */
+	if (!rb->call && !rb->await && !rb->await_spent && !rb->await_off && rb->listening && rb->held &&
+	    rb->reserved_id && rb->txn == 'I' && pgw_rbuf_len(&c->in) == 0)
+		call_stream_execute(rb, CALL_AWAIT, "");
 	if ((!rb->call || (rb->copy_in && !rb->copy_blocked)) && !rb->wait_link)
 		conn_read_start(c);
 	else
@@ -2227,6 +2326,7 @@ static void rb_fail(remote_backend *rb, const char *fmt, ...)
 	if (rb->dead)
 		return;
 	rb->dead = true;
+	stop_await(rb);
 	if (rb->call) {
 		rb->ctx->rb = NULL;
 		rpc_client_cancel(rb->call);
@@ -2324,6 +2424,7 @@ void remote_backend_close(backend *be)
 		return;
 	be->remote = NULL;
 	remote_link *l = rb->link;
+	stop_await(rb);
 	if (rb->call) {
 		rb->ctx->rb = NULL;
 		rpc_client_cancel(rb->call);

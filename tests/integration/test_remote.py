@@ -6,6 +6,7 @@ the clients in flight with an error (no hang) and the gateway serves again
 once it is back."""
 import io
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -249,6 +250,88 @@ class RemotePoolerTest(MultipoolerCase):
         remote = self.large_script(self.gw)
         self.assertEqual(direct, remote)
         self.assertEqual(remote[0][1][0], 20 << 20)
+
+    def listen_script(self, ep):
+        """A listener that only waits (select() on its socket, no query)
+        while another session notifies; what it hears, how fast, and what
+        UNLISTEN * and disconnecting leave behind."""
+        listener = self.connect(ep)
+        listener.autocommit = True
+        notifier = self.connect(ep)
+        notifier.autocommit = True
+        lcur, ncur = listener.cursor(), notifier.cursor()
+        lcur.execute("LISTEN rl_chan")
+        lcur.execute("SELECT pg_backend_pid()")
+        listener_server_pid = lcur.fetchone()[0]
+        out, delays = [], []
+
+        def wait_one(timeout):
+            t0 = time.monotonic()
+            while not listener.notifies:
+                left = t0 + timeout - time.monotonic()
+                if left <= 0 or not select.select([listener], [], [], left)[0]:
+                    break
+                listener.poll()
+            got = [(n.channel, n.payload, n.pid) for n in listener.notifies]
+            del listener.notifies[:]
+            return got
+
+        for i in range(5):
+            time.sleep(0.05)  # the listener is idle, waiting
+            ncur.execute("SELECT pg_backend_pid(), pg_notify('rl_chan', %s)", ("n%d" % i,))
+            t0 = time.monotonic()  # committed: PostgreSQL sends it now
+            notifier_pid = ncur.fetchone()[0]
+            got = wait_one(5)
+            delays.append(time.monotonic() - t0)
+            # The pid is the notifying server connection's, as PostgreSQL says.
+            out.append(("idle", [(c, p, pid == notifier_pid) for c, p, pid in got]))
+        # A notification of its own comes with its query's answer, with the
+        # pid it was told (the gateway's) as the sender.
+        lcur.execute("NOTIFY rl_chan, 'self'")
+        out.append(("self", [(n.channel, n.payload, n.pid == listener.info.backend_pid)
+                             for n in listener.notifies]))
+        del listener.notifies[:]
+        # In a transaction nothing arrives before COMMIT.
+        notifier.autocommit = False
+        ncur.execute("NOTIFY rl_chan, 'tx'")
+        out.append(("before commit", wait_one(0.3)))
+        notifier.commit()
+        notifier.autocommit = True
+        out.append(("after commit", [(c, p) for c, p, _ in wait_one(5)]))
+        lcur.execute("UNLISTEN *")
+        ncur.execute("NOTIFY rl_chan, 'unheard'")
+        out.append(("after unlisten", wait_one(0.3)))
+        lcur.execute("LISTEN rl_chan")
+        ncur.execute("NOTIFY rl_chan, 'again'")
+        out.append(("listen again", [(c, p) for c, p, _ in wait_one(5)]))
+        listener.close()
+        notifier.close()
+        return out, delays, listener_server_pid
+
+    def test_listen_notify_while_idle(self):
+        direct, _, _ = self.listen_script(self.env.direct)
+        remote, delays, server_pid = self.listen_script(self.gw)
+        self.assertEqual(direct, remote)
+        self.assertEqual(remote[0], ("idle", [("rl_chan", "n0", True)]))
+        # Pushed, not polled: it comes about when the notifier's own answer
+        # does (well under a millisecond on an idle machine; the bounds
+        # leave room for a loaded one running sanitized builds).
+        self.assertLess(sorted(delays)[len(delays) // 2], 0.5, delays)
+        self.assertLess(max(delays), 2.0, delays)
+        # The listener's server connection was cleaned when it left:
+        # UNLISTEN * ran on it (or it is gone).
+        d = psycopg2.connect(self.env.direct.dsn(), connect_timeout=10)
+        d.autocommit = True
+        deadline = time.monotonic() + 5
+        while True:
+            cur = d.cursor()
+            cur.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", (server_pid,))
+            row = cur.fetchone()
+            if row is None or "UNLISTEN *" in row[0] or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        d.close()
+        self.assertTrue(row is None or "UNLISTEN *" in row[0], row)
 
     def test_failed_multi_statement_transaction(self):
         """A Query that opens its own transaction and fails in it leaves
