@@ -203,42 +203,30 @@ static void call_fail_now(rpc_client_call *c, int status, const char *message)
 	call_close(c, status, message, NULL, 0);
 }
 
-static void call_deliver(rpc_client_call *c, const uint8_t *p, size_t n)
+/* The call's side of rpc_take. */
+static rpc_take_state take_state(void *arg)
 {
-	rpc_channel *ch = c->ch;
-	ProtobufCMessage *m = protobuf_c_message_unpack(c->resp, &ch->arena.alloc, n, p);
-	if (!m) {
-		rpc_arena_reset(&ch->arena);
-		call_fail_now(c, RPC_INTERNAL, "could not parse the response message");
-		return;
-	}
-	if (c->ops.on_message && !ch->closing)
+	rpc_client_call *c = arg;
+	return c->ending ? RPC_TAKE_GONE : c->paused ? RPC_TAKE_PAUSED : RPC_TAKE_GO;
+}
+
+static void take_deliver(void *arg, const ProtobufCMessage *m)
+{
+	rpc_client_call *c = arg;
+	if (c->ops.on_message && !c->ch->closing)
 		c->ops.on_message(c, m, c->arg);
-	protobuf_c_message_free_unpacked(m, &ch->arena.alloc);
-	rpc_arena_reset(&ch->arena);
+}
+
+static void take_fail(void *arg, int status, const char *message)
+{
+	call_fail_now(arg, status, message);
 }
 
 static size_t call_take(rpc_client_call *c, const uint8_t *p, size_t n)
 {
-	size_t used = 0;
-	while (used < n && !c->paused && !c->ending) {
-		const uint8_t *m;
-		size_t ml;
-		ssize_t k = rpc_reasm_feed(&c->in, p + used, n - used, &m, &ml);
-		if (k < 0) {
-			call_fail_now(c, k == RPC_REASM_TOO_BIG ? RPC_RESOURCE_EXHAUSTED : RPC_INTERNAL,
-				      k == RPC_REASM_TOO_BIG	     ? "response message larger than the limit"
-				      : k == RPC_REASM_COMPRESSED ? "compressed message without grpc-encoding"
-								  : "out of memory");
-			return n;
-		}
-		used += (size_t)k;
-		if (m) {
-			call_deliver(c, m, ml);
-			rpc_reasm_done(&c->in);
-		}
-	}
-	return c->ending ? n : used;
+	rpc_taker t = {.in = &c->in, .arena = &c->ch->arena, .type = c->resp, .what = "response",
+		       .call = c, .state = take_state, .deliver = take_deliver, .fail = take_fail};
+	return rpc_take(&t, p, n);
 }
 
 static void call_service(rpc_client_call *c)

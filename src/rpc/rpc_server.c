@@ -241,47 +241,33 @@ static ssize_t call_read(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t l
 	return (ssize_t)n;
 }
 
-/* Parse and hand over one request message. */
-static void call_deliver(rpc_call *c, const uint8_t *p, size_t n)
+/* The call's side of rpc_take: requests go to the method's handler. */
+static rpc_take_state take_state(void *arg)
 {
-	srv_conn *sc = c->conn;
-	ProtobufCMessage *m = protobuf_c_message_unpack(c->method->request, &sc->arena.alloc, n, p);
-	if (!m) {
-		rpc_arena_reset(&sc->arena);
-		call_abort(c, RPC_INTERNAL, "could not parse the request message");
-		return;
-	}
-	if (c->method->on_message && !sc->srv->closing)
+	rpc_call *c = arg;
+	return c->user_gone ? RPC_TAKE_GONE : c->paused ? RPC_TAKE_PAUSED : RPC_TAKE_GO;
+}
+
+static void take_deliver(void *arg, const ProtobufCMessage *m)
+{
+	rpc_call *c = arg;
+	if (c->method->on_message && !c->conn->srv->closing)
 		c->method->on_message(c, m, c->method->arg);
-	protobuf_c_message_free_unpacked(m, &sc->arena.alloc);
-	rpc_arena_reset(&sc->arena);
+}
+
+static void take_fail(void *arg, int status, const char *message)
+{
+	call_abort(arg, status, message);
 }
 
 /* Feed received bytes to the reassembler until paused; returns how many
  * were taken (the rest must wait). */
 static size_t call_take(rpc_call *c, const uint8_t *p, size_t n)
 {
-	size_t used = 0;
-	while (used < n && !c->paused && !c->user_gone) {
-		const uint8_t *m;
-		size_t ml;
-		ssize_t k = rpc_reasm_feed(&c->in, p + used, n - used, &m, &ml);
-		if (k < 0) {
-			call_abort(c, k == RPC_REASM_TOO_BIG ? RPC_RESOURCE_EXHAUSTED : RPC_INTERNAL,
-				   k == RPC_REASM_TOO_BIG	  ? "request message larger than the limit"
-				   : k == RPC_REASM_COMPRESSED ? "compressed message without grpc-encoding"
-							       : "out of memory");
-			return n;
-		}
-		used += (size_t)k;
-		if (m) {
-			call_deliver(c, m, ml);
-			rpc_reasm_done(&c->in);
-		}
-	}
-	if (c->user_gone)
-		return n; /* nobody wants the rest */
-	return used;
+	rpc_taker t = {.in = &c->in, .arena = &c->conn->arena, .type = c->method->request,
+		       .what = "request", .call = c, .state = take_state, .deliver = take_deliver,
+		       .fail = take_fail};
+	return rpc_take(&t, p, n);
 }
 
 static void call_try_half_close(rpc_call *c)

@@ -246,6 +246,48 @@ bool rpc_reasm_partial(const rpc_reasm *r)
 	return r->hdr_have > 0;
 }
 
+static void take_one(const rpc_taker *t, const uint8_t *p, size_t n)
+{
+	ProtobufCMessage *m = protobuf_c_message_unpack(t->type, &t->arena->alloc, n, p);
+	if (!m) {
+		rpc_arena_reset(t->arena);
+		char msg[64];
+		snprintf(msg, sizeof msg, "could not parse the %s message", t->what);
+		t->fail(t->call, RPC_INTERNAL, msg);
+		return;
+	}
+	t->deliver(t->call, m);
+	protobuf_c_message_free_unpacked(m, &t->arena->alloc);
+	rpc_arena_reset(t->arena);
+}
+
+size_t rpc_take(const rpc_taker *t, const uint8_t *p, size_t n)
+{
+	size_t used = 0;
+	while (used < n && t->state(t->call) == RPC_TAKE_GO) {
+		const uint8_t *m;
+		size_t ml;
+		ssize_t k = rpc_reasm_feed(t->in, p + used, n - used, &m, &ml);
+		if (k < 0) {
+			char msg[64];
+			snprintf(msg, sizeof msg, "%s",
+				 k == RPC_REASM_COMPRESSED ? "compressed message without grpc-encoding"
+							   : "out of memory");
+			if (k == RPC_REASM_TOO_BIG)
+				snprintf(msg, sizeof msg, "%s message larger than the limit", t->what);
+			t->fail(t->call, k == RPC_REASM_TOO_BIG ? RPC_RESOURCE_EXHAUSTED : RPC_INTERNAL,
+				msg);
+			return n;
+		}
+		used += (size_t)k;
+		if (m) {
+			take_one(t, m, ml);
+			rpc_reasm_done(t->in);
+		}
+	}
+	return t->state(t->call) == RPC_TAKE_GONE ? n : used;
+}
+
 void rpc_reasm_free(rpc_reasm *r)
 {
 	rpc_reasm_done(r);

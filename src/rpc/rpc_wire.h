@@ -69,6 +69,32 @@ void rpc_arena_init(rpc_arena *a);
 /* Give every block back (after the unpacked message is gone). */
 void rpc_arena_reset(rpc_arena *a);
 
+/* ---- a call's input: reassembled, unpacked and handed over one by one */
+typedef enum rpc_take_state {
+	RPC_TAKE_GO,	 /* take more */
+	RPC_TAKE_PAUSED, /* take no more now; the rest waits for a resume */
+	RPC_TAKE_GONE,	 /* nobody wants the rest: it is dropped */
+} rpc_take_state;
+
+typedef struct rpc_taker {
+	rpc_reasm *in;
+	rpc_arena *arena; /* messages are unpacked here, reset after each */
+	const ProtobufCMessageDescriptor *type;
+	const char *what; /* "request" or "response", for errors */
+	void *call;
+	rpc_take_state (*state)(void *call);
+	/* One message, for the call's handler (valid during the call). */
+	void (*deliver)(void *call, const ProtobufCMessage *m);
+	/* The input is bad (too big, compressed, unparsable, no memory): the
+	 * call ends with this status. */
+	void (*fail)(void *call, int status, const char *message);
+} rpc_taker;
+
+/* Feeds n bytes at p through t->in, delivering each whole message, until
+ * they are used or the call pauses. Returns how many were taken: all of
+ * them once the call failed or is gone. */
+size_t rpc_take(const rpc_taker *t, const uint8_t *p, size_t n);
+
 /* ---- grpc-timeout: 1..8 digits and a unit (H M S m u n) */
 /* Seconds, or -1 when malformed. */
 double rpc_timeout_parse(const char *s, size_t n);
