@@ -22,6 +22,7 @@
 #include "multipoolerservice.pb-c.h"
 #include "net/conn.h"
 #include "pooler/backend.h"
+#include "pooler/remote_hold.h"
 #include "rpc.h"
 #include "sql/stmt.h"
 
@@ -173,6 +174,12 @@ struct remote_backend {
 	bool listening, await_spent, await_off;
 	rpc_client_call *await;
 	call_ctx *await_ctx;
+	/* The hold's settings, from the gateway's replay (see absorb_settings):
+	 * they ride with each call instead of running as calls of their own. */
+	rhold_settings settings;
+	bool hold_fresh;	     /* nothing of the hold's has been handled yet */
+	bool absorb_next;	     /* the next Query is the replay to absorb */
+	uint64_t settings_candidate; /* this call's replay, known good if it succeeds */
 };
 
 static void rb_process(remote_backend *rb);
@@ -623,6 +630,8 @@ static void fill_options(remote_backend *rb, Query__ExecuteOptions *o, Query__Re
 {
 	o->user = rb->user;
 	o->reserved_connection_id = rb->reserved_id;
+	if (rb->held)
+		rhold_fill(&rb->settings, o);
 	if (ro)
 		ro->reasons = rb->held ? REASON_SESSION : 0;
 }
@@ -668,6 +677,10 @@ static bool call_stream_execute(remote_backend *rb, call_kind kind, const char *
 	if (kind == CALL_LOGIN || kind == CALL_RESET)
 		ro.reasons = kind == CALL_RESET && rb->txn != 'I' ? 0 : ro.reasons;
 	if (kind == CALL_LOGIN)
+		ro.reasons = 0;
+	/* A statement that leaves nothing behind runs on any connection; the
+	 * pooler reserves one only if it is left in a transaction. */
+	if ((kind == CALL_QUERY || kind == CALL_SYNC) && rhold_plain(sql, strlen(sql)))
 		ro.reasons = 0;
 	req.query = (char *)sql;
 	req.target = &t;
@@ -751,6 +764,8 @@ static bool call_portal_execute(remote_backend *rb, remote_portal *p, const char
 	if (p)
 		p->bind_owed = p->describe_owed = false;
 	pop.include_describe = rb->bind_owed || rb->describe_owed;
+	if (max_rows <= 0 && p && !p->started && rhold_plain(p->stmt->query, strlen(p->stmt->query)))
+		ro.reasons = 0; /* as in call_stream_execute */
 	if (begin) {
 		ro.reasons |= REASON_TRANSACTION;
 		rb->batch_txn = true;
@@ -1248,6 +1263,8 @@ static void on_call_close(rpc_client_call *call, int status, const char *message
 		return;
 	}
 	rb->await_spent = false; /* the next idle spell may wait again */
+	uint64_t candidate = rb->settings_candidate;
+	rb->settings_candidate = 0;
 	rb->call = NULL;
 	rb->ctx = NULL;
 	rb->call_paused = false;
@@ -1347,6 +1364,8 @@ static void on_call_close(rpc_client_call *call, int status, const char *message
 		finish_login(rb);
 		break;
 	case CALL_QUERY:
+		if (candidate)
+			rhold_known_add(&rb->link->known_settings, candidate);
 		if (!rb->any_tag && !rb->rd_sent)
 			encode_simple(w, 'I'); /* EmptyQueryResponse */
 		encode_ready(w, rb->txn);
@@ -1557,6 +1576,62 @@ static void note_listen(remote_backend *rb, const stmt_info *si, size_t n)
 	}
 }
 
+/* The Query after the one being handled, if the socket already holds it. */
+static bool next_query(remote_backend *rb, const char **sql, size_t *len)
+{
+	const uint8_t *d = pgw_rbuf_data(&rb->conn.in);
+	size_t have = pgw_rbuf_len(&rb->conn.in), at = rb->cur_len;
+	if (have - at < 6 || d[at] != 'Q')
+		return false;
+	uint32_t n = (uint32_t)d[at + 1] << 24 | (uint32_t)d[at + 2] << 16 | (uint32_t)d[at + 3] << 8 | d[at + 4];
+	if (n < 5 || have - at - 1 < n || d[at + n] != 0)
+		return false;
+	*sql = (const char *)d + at + 5;
+	*len = n - 5;
+	return true;
+}
+
+/*
+ * The gateway opens a hold by replaying the session's settings: "RESET
+ * ALL;", then a Query of set_config calls. When the server is known to
+ * accept that replay (it ran once through this link for the same
+ * database and user), both are answered here and the settings go with
+ * each call of the hold as ExecuteOptions.session_settings, which the
+ * pooler applies to whichever connection serves the call (a reset
+ * included). Only the gateway's own replay is absorbed: it swallows the
+ * answers but for errors and the reported parameters, which come as the
+ * server would send them.
+ */
+static bool absorb_settings(remote_backend *rb, const char *sql, size_t len)
+{
+	bool fresh = rb->hold_fresh, absorb = rb->absorb_next;
+	rb->hold_fresh = rb->absorb_next = false;
+	if (absorb) {
+		if (rhold_parse(&rb->settings, sql, len) != 0)
+			return false;
+		pgw_wbuf *w = out(rb);
+		for (size_t i = 0; i < rb->settings.n; i++)
+			if (strcmp(rb->settings.names[i], "application_name") == 0)
+				encode_param(w, "application_name", rb->settings.values[i]);
+		for (size_t i = 0; i < rb->settings.n; i++)
+			encode_tag(w, "SELECT 1");
+		encode_ready(w, 'I');
+		flush_out(rb);
+		return true;
+	}
+	const char *next;
+	size_t next_len;
+	if (!fresh || rb->reserved_id || rb->txn != 'I' || !rhold_is_reset(sql, len) ||
+	    !next_query(rb, &next, &next_len) || rhold_parse(NULL, next, next_len) != 0 ||
+	    !rhold_known_has(&rb->link->known_settings, rhold_key(rb->database, rb->user, next, next_len)))
+		return false;
+	rb->absorb_next = true;
+	encode_tag(out(rb), "RESET");
+	encode_ready(out(rb), 'I');
+	flush_out(rb);
+	return true;
+}
+
 static void on_query(remote_backend *rb, const pgw_query *q)
 {
 	const char *sql = (const char *)q->query.ptr;
@@ -1564,6 +1639,10 @@ static void on_query(remote_backend *rb, const pgw_query *q)
 		answer_local_query(rb, sql, q->query.len);
 		return;
 	}
+	if (absorb_settings(rb, sql, q->query.len))
+		return;
+	if (rhold_parse(NULL, sql, q->query.len) == 0)
+		rb->settings_candidate = rhold_key(rb->database, rb->user, sql, q->query.len);
 	/* An unnamed portal does not outlive a simple Query. */
 	remote_portal **pp = portal_find(rb, "");
 	if (*pp) {
@@ -1985,6 +2064,8 @@ static void end_hold(remote_backend *rb, bool discard, bool settings)
 	rb->held = false;
 	rb->server_pid = 0;
 	rb->listening = false; /* the reservation goes, and its LISTENs with it */
+	rb->hold_fresh = rb->absorb_next = false;
+	rhold_clear(&rb->settings);
 	portals_clear(rb);
 	if (!rb->reserved_id) {
 		rb->txn = 'I';
@@ -2056,6 +2137,8 @@ static bool handle_message(remote_backend *rb, pgw_msg *m)
 	if (!settle_binds(rb, m))
 		return false;
 	bool skipping = rb->skip;
+	if (m->type != 'Q')
+		rb->hold_fresh = rb->absorb_next = false;
 	switch (m->type) {
 	case 'Q':
 		on_query(rb, &m->body.query);
@@ -2218,9 +2301,10 @@ static void rb_process(remote_backend *rb)
 				break;
 			uint8_t mark = d[0], flags = d[1];
 			pgw_rbuf_consume(&c->in, 2);
-			if (mark == MARK_BEGIN)
-				rb->held = true;
-			else
+			if (mark == MARK_BEGIN) {
+				rb->held = rb->hold_fresh = true;
+				rhold_clear(&rb->settings);
+			} else
 				end_hold(rb, flags & MARK_DISCARD, flags & MARK_SETTINGS);
 			continue;
 		}
@@ -2442,6 +2526,7 @@ void remote_backend_close(backend *be)
 		stmt_free(s);
 	}
 	portals_clear(rb);
+	rhold_clear(&rb->settings);
 	for (int i = 0; i < rb->nlogin; i++) {
 		free(rb->login[i].name);
 		free(rb->login[i].value);

@@ -20,6 +20,7 @@
 
 #include "net/worker.h"
 #include "pooler/pool.h"
+#include "pooler/remote_hold.h"
 
 typedef struct backend backend;
 typedef struct remote_backend remote_backend;
@@ -42,6 +43,7 @@ typedef struct remote_link {
 	remote_desc *descs;	 /* statement descriptions by (database, user, query, types) */
 	int ndescs;
 	uint64_t rpcs; /* calls started, for the stats and the bench */
+	rhold_known known_settings; /* settings replays the server accepted */
 } remote_link;
 
 /* A channel to address for worker w; base gives the pool settings. */
