@@ -132,11 +132,31 @@ static uint64_t tag_rows(const char *tag)
 }
 
 /* A statement that may change settings: the connection goes back to the
- * pool marked so, and its next holder resets it. Cheap and conservative:
- * a false match costs one RESET ALL. */
+ * pool marked so, and its next holder resets it. Conservative (code run
+ * by DO or CALL counts): a false match costs one RESET ALL. */
 static bool may_change_settings(const char *sql)
 {
-	return strcasestr(sql, "set") || strcasestr(sql, "discard") || strcasestr(sql, "role");
+	stmt_info info[64];
+	size_t n = stmt_classify(sql, strlen(sql), info, 64);
+	if (n > 64)
+		return true;
+	for (size_t i = 0; i < n; i++) {
+		switch (info[i].kind) {
+		case STMT_SET:
+		case STMT_RESET:
+		case STMT_RESET_ALL:
+		case STMT_DISCARD_ALL:
+		case STMT_SET_TRANSACTION:
+		case STMT_DO:
+		case STMT_CALL:
+			return true;
+		default:
+			if (info[i].flags & STMT_F_SET_CONFIG)
+				return true;
+			break;
+		}
+	}
+	return false;
 }
 
 static Query__PgDiagnostic *diag_new(const char *severity, const char *code, const char *message,
@@ -1044,13 +1064,10 @@ static int cmp_setting(const void *a, const void *b)
 	return strcmp(x->key, y->key);
 }
 
-/* Make the connection's settings the request's: a reset, then one SET
- * each (the gateway's own replay logic), only when they differ. */
-static bool apply_settings(mp_job *j, const Query__ExecuteOptions *o)
+/* The request's settings as the gateway's session would replay them. */
+static void request_settings(session *s, const Query__ExecuteOptions *o)
 {
-	backend *be = j->be;
-	session s;
-	session_init(&s);
+	session_init(s);
 	size_t n = o ? o->n_session_settings : 0;
 	if (n) {
 		Query__ExecuteOptions__SessionSettingsEntry **sorted = malloc(n * sizeof *sorted);
@@ -1059,11 +1076,20 @@ static bool apply_settings(mp_job *j, const Query__ExecuteOptions *o)
 			qsort(sorted, n, sizeof *sorted, cmp_setting);
 			for (size_t i = 0; i < n; i++)
 				if (sorted[i]->key[0])
-					session_add_startup(&s, sorted[i]->key, sorted[i]->value);
+					session_add_startup(s, sorted[i]->key, sorted[i]->value);
 			free(sorted);
 		}
 	}
-	session_refresh(&s);
+	session_refresh(s);
+}
+
+/* Make the connection's settings the request's: a reset, then one SET
+ * each (the gateway's own replay logic), only when they differ. */
+static bool apply_settings(mp_job *j, const Query__ExecuteOptions *o)
+{
+	backend *be = j->be;
+	session s;
+	request_settings(&s, o);
 	bool sent = false;
 	if (session_needs_sync(&s, be->settings_hash)) {
 		const char *prefix = session_sync_prefix(&s, be->settings_role);
@@ -1437,6 +1463,12 @@ static void job_run(mp_job *j)
 	switch (j->kind) {
 	case MPX_PORTAL:
 	case MPX_DESCRIBE: {
+		if (j->kind == MPX_PORTAL && !j->continuing) {
+			/* An extended SET changes the connection as a simple one. */
+			Multipoolerservice__PortalStreamExecuteRequest *pr = (void *)j->req;
+			if (pr->prepared_statement && may_change_settings(pr->prepared_statement->query))
+				j->settings_dirty = true;
+		}
 		pgw_wbuf w = PGW_WBUF_INIT;
 		int requests = build_extended(j, &w);
 		if (requests < 0 || w.failed) {
@@ -1847,7 +1879,14 @@ void mpx_start(mp_worker *mw, rpc_call *call, mpx_kind kind, const ProtobufCMess
 		pool_set_credentials(p, &c);
 	}
 	j->stage = JS_WAIT;
-	backend *be = pool_acquire(p, &j->waiter, on_granted);
+	uint64_t want = 0;
+	if (o && o->n_session_settings) {
+		session s;
+		request_settings(&s, o);
+		want = s.hash;
+		session_free(&s);
+	}
+	backend *be = pool_acquire_matching(p, &j->waiter, on_granted, want);
 	if (be)
 		job_go(j, be);
 }

@@ -347,6 +347,21 @@ backend *pool_acquire(pool *p, pool_waiter *wt, pool_grant_fn granted)
 	return NULL;
 }
 
+backend *pool_acquire_matching(pool *p, pool_waiter *wt, pool_grant_fn granted, uint64_t settings_hash)
+{
+	/* The most recent idle connection set up so goes first. */
+	for (backend *be = p->idle; be; be = be->next) {
+		if (be->settings_hash == settings_hash) {
+			if (be != p->idle) {
+				idle_remove(p, be);
+				idle_add(p, be);
+			}
+			break;
+		}
+	}
+	return pool_acquire(p, wt, granted);
+}
+
 void pool_cancel_wait(pool_waiter *wt)
 {
 	if (wt->queued)

@@ -125,6 +125,9 @@ void pool_groups_free(void);
  * so callers need not fear re-entry).
  */
 backend *pool_acquire(pool *p, pool_waiter *wt, pool_grant_fn granted);
+/* The same, preferring an idle backend whose settings_hash is this one
+ * (whose settings then need not be set up again). */
+backend *pool_acquire_matching(pool *p, pool_waiter *wt, pool_grant_fn granted, uint64_t settings_hash);
 /* Stop waiting (the client left). */
 void pool_cancel_wait(pool_waiter *wt);
 /*
