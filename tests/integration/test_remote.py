@@ -349,6 +349,44 @@ class RemotePoolerTest(MultipoolerCase):
             finally:
                 c.close()
 
+    def test_settings_ride_with_each_call(self):
+        """The startup settings a session replays at each transaction reach
+        the server connections as the call's session_settings: the server
+        runs the replay once per connection, not once per transaction, and
+        every statement still sees them (and a session without them does
+        not)."""
+        db = self.env.create_database("remote_settings")
+        self.env.admin_exec("ALTER DATABASE remote_settings SET log_statement = 'all'")
+        with open(self.env.pg.logfile, errors="replace") as f:
+            f.seek(0, os.SEEK_END)
+            start = f.tell()
+        named = psycopg2.connect(self.gw.dsn(dbname=db), connect_timeout=10,
+                                 application_name="holds_test")
+        plain = psycopg2.connect(self.gw.dsn(dbname=db), connect_timeout=10)
+        named.autocommit = plain.autocommit = True
+        transactions = 40
+        seen = []
+        # Sessions alternating on a connection each need it set up again:
+        # a few of those, mostly the named session's own transactions.
+        for c, n in ((named, transactions - 5), (plain, 3), (named, 5)):
+            for _ in range(n):
+                cur = c.cursor()
+                cur.execute("SELECT current_setting('application_name')")
+                seen.append((c is named, cur.fetchone()[0]))
+        named.close()
+        plain.close()
+        self.assertEqual(seen, [(True, "holds_test")] * (transactions - 5) + [(False, "")] * 3
+                         + [(True, "holds_test")] * 5)
+        time.sleep(0.5)  # the server's log is written asynchronously
+        with open(self.env.pg.logfile, errors="replace") as f:
+            f.seek(start)
+            text = f.read()
+        statements = text.count("LOG:  statement:")
+        replays = text.count("set_config(E'application_name', E'holds_test'")
+        self.assertGreaterEqual(statements, transactions + 3, text[-2000:])
+        # Before, each transaction of the named session ran it: 40 times.
+        self.assertLess(replays, 10, text[-4000:])
+
 
 class RemoteHoldEndTest(MultipoolerCase):
     """What a hold leaves behind is gone for the next one. One gateway
