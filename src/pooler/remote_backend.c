@@ -1611,8 +1611,8 @@ static bool absorb_settings(remote_backend *rb, const char *sql, size_t len)
 			return false;
 		pgw_wbuf *w = out(rb);
 		for (size_t i = 0; i < rb->settings.n; i++)
-			if (strcmp(rb->settings.names[i], "application_name") == 0)
-				encode_param(w, "application_name", rb->settings.values[i]);
+			if (rhold_reported(rb->settings.names[i]))
+				encode_param(w, rb->settings.names[i], rb->settings.values[i]);
 		for (size_t i = 0; i < rb->settings.n; i++)
 			encode_tag(w, "SELECT 1");
 		encode_ready(w, 'I');

@@ -81,16 +81,38 @@ static const char *take_literal(const char *p, const char *end, char **out)
 	return NULL;
 }
 
+/* Encoding names as the server reports them (pg_encoding_to_char). */
+static bool canonical_encoding(const char *v)
+{
+	static const char *const names[] = {
+		"UTF8",	  "SQL_ASCII", "LATIN1",  "LATIN2",  "LATIN3",	"LATIN4",  "LATIN5",  "LATIN6",
+		"LATIN7", "LATIN8",    "LATIN9",  "LATIN10", "WIN1250", "WIN1251", "WIN1252", "WIN1253",
+		"WIN1254", "WIN1255",  "WIN1256", "WIN1257", "WIN1258", "WIN866",  "WIN874",  "EUC_JP",
+		"EUC_CN", "EUC_KR",    "EUC_TW",  "SJIS",    "BIG5",	"GBK",	   "UHC",     "GB18030",
+		"KOI8R",  "KOI8U",
+	};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (strcmp(v, names[i]) == 0)
+			return true;
+	return false;
+}
+
+bool rhold_reported(const char *name)
+{
+	return strcmp(name, "application_name") == 0 || strcmp(name, "client_encoding") == 0;
+}
+
 /*
- * Names the map carries exactly. A reported parameter (GUC_REPORT) would
- * owe the gateway a ParameterStatus with the server's spelling of the
- * value, which only application_name's plain ASCII value is known to be;
- * a role changes who later statements run as, which a replay must order.
+ * Names the map carries exactly. A reported parameter (GUC_REPORT) owes
+ * the gateway a ParameterStatus with the server's spelling of the value,
+ * known only for application_name in plain ASCII and client_encoding in
+ * its canonical name; a role changes who later statements run as, which
+ * a replay must order.
  */
 static bool name_ok(const char *name, const char *value)
 {
 	static const char *const refused[] = {
-		"client_encoding",	       "datestyle", "default_transaction_read_only", "in_hot_standby",
+		"datestyle", "default_transaction_read_only", "in_hot_standby",
 		"integer_datetimes",	       "intervalstyle", "is_superuser", "server_encoding",
 		"server_version",	       "session_authorization", "standard_conforming_strings", "timezone",
 		"role",
@@ -100,7 +122,11 @@ static bool name_ok(const char *name, const char *value)
 	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
 		if (strcasecmp(name, refused[i]) == 0)
 			return false;
+	if (strcasecmp(name, "client_encoding") == 0)
+		return strcmp(name, "client_encoding") == 0 && canonical_encoding(value);
 	if (strcasecmp(name, "application_name") == 0) {
+		if (strcmp(name, "application_name") != 0)
+			return false;
 		size_t n = strlen(value);
 		if (n >= 64)
 			return false;

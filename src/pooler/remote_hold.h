@@ -49,10 +49,13 @@ bool rhold_is_reset(const char *sql, size_t len);
  * Parse a settings replay: only `SELECT pg_catalog.set_config(E'name',
  * E'value', false);` statements, as the gateway writes them for startup
  * parameters, with names whose effect the settings map carries exactly
- * (application_name among the reported parameters, none of the others,
- * no role). Returns 0 and fills s (when s is not NULL), or -1.
+ * (application_name and client_encoding among the reported parameters,
+ * none of the others; no role). Returns 0 and fills s (when s is not
+ * NULL), or -1.
  */
 int rhold_parse(rhold_settings *s, const char *sql, size_t len);
+/* Is this parsed name one the server reports with ParameterStatus? */
+bool rhold_reported(const char *name);
 void rhold_clear(rhold_settings *s);
 /* Put s in o's session_settings (s must outlive the request). */
 void rhold_fill(rhold_settings *s, Query__ExecuteOptions *o);
