@@ -1189,7 +1189,8 @@ static void job_go(mp_job *j, backend *be)
 		r->portal = NULL;
 		r->flush_mode = false;
 	}
-	if (j->kind != MPX_AUTH && !j->continuing)
+	/* A reservation's settings are its holder's, set when it was made. */
+	if (j->kind != MPX_AUTH && !j->continuing && !r)
 		apply_settings(j, o);
 	if (ro && !j->continuing && (ro->begin_query[0] || (ro->reasons & MP_RESERVE_TRANSACTION))) {
 		/* Unless a transaction is already open (then the server would

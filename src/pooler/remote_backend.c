@@ -630,7 +630,8 @@ static void fill_options(remote_backend *rb, Query__ExecuteOptions *o, Query__Re
 {
 	o->user = rb->user;
 	o->reserved_connection_id = rb->reserved_id;
-	if (rb->held)
+	/* A reserved connection got them when it was taken. */
+	if (rb->held && !rb->reserved_id)
 		rhold_fill(&rb->settings, o);
 	if (ro)
 		ro->reasons = rb->held ? REASON_SESSION : 0;
