@@ -149,21 +149,8 @@ static bool is_stale_plan(const pgw_msg *m)
 static void forget_stale_plan(client *cl, uint32_t id)
 {
 	stmtcache_entry *e = cl->be ? stmtcache_find_id(&cl->be->stmts, id) : NULL;
-	if (!e)
-		return;
-	if (!cl->be->pool || cl->be->pool->cfg->remote) {
-		stmtcache_remove(&cl->be->stmts, e);
-		return;
-	}
-	uint8_t *key = malloc(e->key_len);
-	if (!key) {
-		stmtcache_remove(&cl->be->stmts, e);
-		return;
-	}
-	uint32_t len = e->key_len;
-	memcpy(key, e->key, len);
-	pool_forget_statement(cl->be->pool, key, len);
-	free(key);
+	if (e)
+		pool_forget_stale(cl->be, e);
 }
 
 /* The server skipped p's message, or it failed: the session is as if the

@@ -869,15 +869,8 @@ static void job_on_message(void *owner, backend *be, pgw_msg *m)
 			 * are as stale: forgotten everywhere, as the gateway's
 			 * own pool does. */
 			stmtcache_entry *e = stmtcache_find_id(&j->be->stmts, j->stmt_id);
-			uint8_t *key = e && j->be->pool ? malloc(e->key_len) : NULL;
-			if (key) {
-				uint32_t len = e->key_len;
-				memcpy(key, e->key, len);
-				pool_forget_statement(j->be->pool, key, len);
-				free(key);
-			} else if (e) {
-				stmtcache_remove(&j->be->stmts, e);
-			}
+			if (e)
+				pool_forget_stale(j->be, e);
 			j->stmt_id = 0;
 		}
 		if (j->parse_id) {

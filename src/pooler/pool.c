@@ -597,6 +597,20 @@ void pool_forget_statement(pool *p, const uint8_t *key, uint32_t len)
 	}
 }
 
+void pool_forget_stale(backend *be, stmtcache_entry *e)
+{
+	/* e's key goes with e: a copy names the statement everywhere. */
+	uint8_t *key = be->pool && !be->pool->cfg->remote ? malloc(e->key_len) : NULL;
+	if (!key) {
+		stmtcache_remove(&be->stmts, e);
+		return;
+	}
+	uint32_t len = e->key_len;
+	memcpy(key, e->key, len);
+	pool_forget_statement(be->pool, key, len);
+	free(key);
+}
+
 pool *pool_new(worker *w, const pool_config *cfg, const char *database, const char *user)
 {
 	/* Remote connections are a socketpair each and live on their worker's

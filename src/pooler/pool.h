@@ -17,6 +17,7 @@
 
 #include "net/worker.h"
 #include "pgw/codec.h"
+#include "pooler/stmtcache.h"
 
 typedef struct backend backend;
 typedef struct pool pool;
@@ -148,6 +149,9 @@ void pool_drop(backend *be);
  * ends.
  */
 void pool_forget_statement(pool *p, const uint8_t *key, uint32_t len);
+/* be's statement e went stale: forgotten on be and, for a pooled server
+ * connection (not a remote one), everywhere as pool_forget_statement. */
+void pool_forget_stale(backend *be, stmtcache_entry *e);
 
 /* Remember how to log in as this pool's user (fills what is missing). */
 void pool_set_credentials(pool *p, const pool_credentials *c);
