@@ -47,6 +47,7 @@ struct mp_job {
 	bool suspended;	    /* PortalSuspended */
 	bool continuing;    /* an Execute of a portal left open before */
 	bool settings_dirty;
+	uint64_t settings_hash; /* of the request's session_settings (request_settings) */
 	uint32_t parse_id;  /* a statement this job prepares, until ParseComplete */
 	uint32_t stmt_id;   /* the server statement this job binds */
 	Query__PgDiagnostic *error;
@@ -1081,6 +1082,8 @@ static void request_settings(session *s, const Query__ExecuteOptions *o)
 static bool apply_settings(mp_job *j, const Query__ExecuteOptions *o)
 {
 	backend *be = j->be;
+	if (j->settings_hash == be->settings_hash)
+		return false; /* the usual case: taken for matching settings */
 	session s;
 	request_settings(&s, o);
 	bool sent = false;
@@ -1873,14 +1876,13 @@ void mpx_start(mp_worker *mw, rpc_call *call, mpx_kind kind, const ProtobufCMess
 		pool_set_credentials(p, &c);
 	}
 	j->stage = JS_WAIT;
-	uint64_t want = 0;
 	if (o && o->n_session_settings) {
 		session s;
 		request_settings(&s, o);
-		want = s.hash;
+		j->settings_hash = s.hash;
 		session_free(&s);
 	}
-	backend *be = pool_acquire_matching(p, &j->waiter, on_granted, want);
+	backend *be = pool_acquire_matching(p, &j->waiter, on_granted, j->settings_hash);
 	if (be)
 		job_go(j, be);
 }
