@@ -754,8 +754,6 @@ static void on_granted(pool_waiter *wt, backend *be, const pgw_error *err,
 {
 	client *cl = (client *)((char *)wt - offsetof(client, waiter));
 	cl->waiting = false;
-	bool cancel = cl->cancel_pending;
-	cl->cancel_pending = false;
 	if (!be) {
 		if (cl->state == CL_LOGIN) {
 			/* The server refused this user or database: its words. */
@@ -800,10 +798,6 @@ static void on_granted(pool_waiter *wt, backend *be, const pgw_error *err,
 		return;
 	}
 	unblock(cl);
-	/* A cancel for the request that waited: it is on its way to the
-	 * server now, so the cancel follows it there, as it would have. */
-	if (cancel && cl->state != CL_CLOSED && cl->be && cl->req_count > 0)
-		backend_cancel(cl->be);
 }
 
 /* Logged in: set the session up on the server connection it holds. */
@@ -1033,17 +1027,47 @@ void client_auth_ok(client *cl)
 		start_login(cl);
 }
 
+/*
+ * A CancelRequest goes to the worker(s) whose client it may name; its own
+ * connection stays open until each has answered, as PostgreSQL closes it
+ * only once the backend is signalled: a client that waits for the close
+ * (libpq's PQcancel does) knows its next statement is not the one hit.
+ */
 typedef struct cancel_task {
 	int32_t pid;
 	uint8_t key[256];
 	size_t key_len;
+	worker *from; /* where the cancel connection lives ... */
+	uint32_t from_conn; /* ... and its conn_id there */
 } cancel_task;
+
+static void run_cancel_answered(worker *w, void *arg)
+{
+	cancel_task *t = arg;
+	gw_worker *gw = (gw_worker *)w;
+	for (client *cl = gw->clients; cl; cl = cl->next) {
+		if (cl->conn_id == t->from_conn && cl->cancel_waits > 0) {
+			if (--cl->cancel_waits == 0)
+				client_close(cl); /* PostgreSQL's only answer */
+			break;
+		}
+	}
+	free(t);
+}
+
+/* The cancel has reached the server, or there was nothing to cancel. */
+static void cancel_answered(void *arg)
+{
+	cancel_task *t = arg;
+	if (worker_post(t->from, run_cancel_answered, t) != 0)
+		free(t); /* the cancel connection goes with its worker */
+}
+
+static void client_cancel(gw_worker *gw, cancel_task *t);
 
 static void run_cancel(worker *w, void *arg)
 {
-	cancel_task *t = arg;
-	client_cancel((gw_worker *)w, t->pid, t->key, t->key_len);
-	free(t);
+	client_cancel((gw_worker *)w, arg);
 }
 
 static void on_cancel_request(client *cl, const pgw_cancel_request *cr)
@@ -1054,6 +1078,9 @@ static void on_cancel_request(client *cl, const pgw_cancel_request *cr)
 	int first = 0, last = gw->nworkers - 1;
 	if (gw->cfg.mode != POOL_MODE_SESSION)
 		first = last = (int)((uint32_t)cr->pid >> 24);
+	if (first == last)
+		log_debug("client %u: cancel request for worker %d", cl->conn_id, first);
+	conn_read_stop(&cl->conn);
 	for (int i = first; i <= last && i < gw->nworkers; i++) {
 		cancel_task *t = malloc(sizeof *t);
 		if (!t)
@@ -1061,34 +1088,53 @@ static void on_cancel_request(client *cl, const pgw_cancel_request *cr)
 		t->pid = cr->pid;
 		t->key_len = cr->key.len;
 		memcpy(t->key, cr->key.ptr, cr->key.len);
+		t->from = &cl->gw->w;
+		t->from_conn = cl->conn_id;
 		if (worker_post(&gw->workers[i].w, run_cancel, t) != 0)
 			free(t);
+		else
+			cl->cancel_waits++;
 	}
-	/* PostgreSQL answers a cancel request with nothing but a close. */
-	client_close(cl);
+	if (cl->cancel_waits == 0)
+		client_close(cl);
 }
 
-void client_cancel(gw_worker *gw, int32_t pid, const uint8_t *key, size_t key_len)
+static void client_cancel(gw_worker *gw, cancel_task *t)
 {
 	for (client *cl = gw->clients; cl; cl = cl->next) {
-		if (cl->pid != pid || cl->state != CL_READY)
+		if (cl->pid != t->pid || cl->state != CL_READY)
 			continue;
 		/* Constant time: a wrong key learns nothing from the timing. */
-		uint8_t diff = key_len != cl->key_len;
+		uint8_t diff = t->key_len != cl->key_len;
 		for (size_t i = 0; i < cl->key_len; i++)
-			diff |= (uint8_t)(cl->key[i] ^ (i < key_len ? key[i] : 0));
+			diff |= (uint8_t)(cl->key[i] ^ (i < t->key_len ? t->key[i] : 0));
 		/* In session mode a client's pid is its server's, which may equal
 		 * a pid the gateway made for another client: the key decides. */
 		if (diff != 0)
 			continue;
-		if (cl->repl)
-			repl_cancel(cl); /* what it runs is the server's to know */
-		else if (cl->be && cl->req_count > 0)
-			backend_cancel(cl->be);
-		else if (cl->waiting && cl->state == CL_READY)
-			cl->cancel_pending = true; /* acted on when it gets one */
-		return;
+		if (cl->repl) {
+			repl_cancel(cl, cancel_answered, t); /* what it runs is the server's to know */
+			return;
+		}
+		if (cl->be && (cl->req_count > 0 || cl->pq_count > 0)) {
+			/* A query that ends before the signal comes leaves it to an
+			 * idle backend, which ignores it; nothing else is sent on
+			 * that connection until then. */
+			backend_cancel(cl->be, cancel_answered, t);
+			return;
+		}
+		if (cl->waiting) {
+			/* Its request never reached a server: it ends here, as a
+			 * cancelled statement does. */
+			cl->pooler->ops->cancel_wait(cl->pooler, &cl->waiter);
+			pgw_error err = {.severity = PGW_SEV_ERROR};
+			memcpy(err.sqlstate, "57014", 6);
+			snprintf(err.message, sizeof err.message, "canceling statement due to user request");
+			on_granted(&cl->waiter, NULL, &err, NULL, 0);
+		}
+		break;
 	}
+	cancel_answered(t); /* nothing running: nothing to cancel */
 }
 
 /* ---- client messages */
@@ -1150,7 +1196,7 @@ static step on_startup_packet(client *cl, const pgw_msg *m, size_t used)
 		return STEP_DONE;
 	case PGW_MSG_CANCEL_REQUEST:
 		on_cancel_request(cl, &m->body.cancel_request);
-		return STEP_CLOSED;
+		return STEP_CLOSED; /* closed, or read no more until it is */
 	case PGW_MSG_STARTUP_MESSAGE:
 		on_startup_message(cl, m);
 		return cl->state == CL_CLOSED ? STEP_CLOSED : STEP_DONE;

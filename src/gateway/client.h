@@ -107,6 +107,7 @@ struct client {
 	bool gss_done;
 	bool direct_tls; /* TLS from the first byte: ALPN must say postgresql */
 	ev_timer login_timer; /* a client that takes too long to log in is dropped */
+	int cancel_waits; /* a cancel connection: workers yet to answer its request */
 	char *user;
 	char *database;
 	session sess;
@@ -114,7 +115,6 @@ struct client {
 	struct pooler_handle *pooler; /* where the router sends this session */
 	pool_waiter waiter;
 	bool waiting; /* for a server connection */
-	bool cancel_pending; /* a CancelRequest came while it waited */
 	backend *be;
 	bool pinned;	    /* session state lives on be: keep it */
 	bool blocked;	    /* reading stopped until the server side catches up */

@@ -81,8 +81,6 @@ void gateway_stop(gateway *gw);
 void client_accept(gw_worker *gw, int fd, bool is_unix);
 void client_close_all(gw_worker *gw);
 void client_free_closed(gw_worker *gw);
-/* A CancelRequest for a client of this worker. */
-void client_cancel(gw_worker *gw, int32_t pid, const uint8_t *key, size_t key_len);
 pool *gateway_pool_for(gw_worker *gw, const char *database, const char *user);
 
 #endif

@@ -249,10 +249,12 @@ void repl_client_drained(client *cl)
 		backend_resume(r->be);
 }
 
-void repl_cancel(client *cl)
+void repl_cancel(client *cl, backend_cancel_done done, void *arg)
 {
 	if (cl->repl->be)
-		backend_cancel(cl->repl->be);
+		backend_cancel(cl->repl->be, done, arg);
+	else if (done)
+		done(arg);
 }
 
 void repl_free(client *cl)

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "pgw/codec.h"
+#include "pooler/backend.h"
 
 typedef struct client client;
 typedef struct backend backend;
@@ -51,8 +52,9 @@ void repl_client_input(client *cl);
 /* The client's output drained below the low mark. */
 void repl_client_drained(client *cl);
 
-/* A CancelRequest with the right key: passed to the server connection. */
-void repl_cancel(client *cl);
+/* A CancelRequest with the right key: passed to the server connection;
+ * done(arg) as backend_cancel says. */
+void repl_cancel(client *cl, backend_cancel_done done, void *arg);
 
 /* The client is closing: close its server connection, free the rest. */
 void repl_free(client *cl);

@@ -682,7 +682,7 @@ static int take_row(mp_job *j, pgw_msg *m)
 	if ((j->max_rows && j->nrows >= j->max_rows) || j->row_bytes + m->raw_len > cap_bytes) {
 		j->overflow = true;
 		rows_free(j);
-		backend_cancel(j->be); /* the rest would be thrown away */
+		backend_cancel(j->be, NULL, NULL); /* the rest would be thrown away */
 		return 0;
 	}
 	pgw_error err;
@@ -1917,7 +1917,7 @@ void mpx_cancel(rpc_call *call)
 			conn_wrote(&be->conn);
 			j->copy_ended = true;
 		} else {
-			backend_cancel(be);
+			backend_cancel(be, NULL, NULL);
 		}
 		backend_resume(be); /* nobody reads slowly now; may end the job */
 		return;

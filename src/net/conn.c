@@ -164,7 +164,8 @@ void conn_close(net_conn *c)
 	c->fd = -1;
 	pgw_rbuf_release(&c->in);
 	pgw_wbuf_release(&c->out);
-	c->out_head = 0;
+	c->out_head = c->hold_at = 0;
+	c->held = false;
 }
 
 ssize_t conn_fill(net_conn *c, size_t hint)
@@ -226,10 +227,11 @@ static void write_some(net_conn *c)
 		c->ops->on_error(c, ENOMEM);
 		return;
 	}
-	while (conn_pending(c)) {
+	size_t end = c->held ? c->hold_at : c->out.len;
+	while (c->out_head < end) {
 		ssize_t n;
+		size_t len = end - c->out_head;
 		if (c->ssl) {
-			size_t len = conn_pending(c);
 			ERR_clear_error();
 			int r = SSL_write(c->ssl, c->out.data + c->out_head, len > INT_MAX ? INT_MAX : (int)len);
 			if (r > 0) {
@@ -249,7 +251,7 @@ static void write_some(net_conn *c)
 				n = -1;
 			}
 		} else {
-			n = send(c->fd, c->out.data + c->out_head, conn_pending(c), MSG_NOSIGNAL);
+			n = send(c->fd, c->out.data + c->out_head, len, MSG_NOSIGNAL);
 		}
 		if (n < 0) {
 			if (errno == EINTR)
@@ -264,16 +266,20 @@ static void write_some(net_conn *c)
 	}
 	if (!conn_pending(c)) {
 		pgw_wbuf_release(&c->out); /* idle: hold no buffer */
-		c->out_head = 0;
+		c->out_head = c->hold_at = 0;
 		ev_io_stop(c->w->loop, &c->wio);
 	} else {
 		/* Reclaim the written part once it dominates the buffer. */
 		if (c->out_head > c->out.len / 2) {
 			memmove(c->out.data, c->out.data + c->out_head, conn_pending(c));
 			c->out.len -= c->out_head;
+			c->hold_at = c->hold_at > c->out_head ? c->hold_at - c->out_head : 0;
 			c->out_head = 0;
 		}
-		ev_io_start(c->w->loop, &c->wio);
+		if (c->out_head < (c->held ? c->hold_at : c->out.len))
+			ev_io_start(c->w->loop, &c->wio);
+		else
+			ev_io_stop(c->w->loop, &c->wio); /* the rest waits for conn_hold */
 	}
 	if (c->over_high && conn_pending(c) < CONN_OUT_LOW) {
 		c->over_high = false;
@@ -286,6 +292,14 @@ void conn_flush_now(net_conn *c)
 {
 	unlink_dirty(c);
 	write_some(c);
+}
+
+void conn_hold(net_conn *c, bool held)
+{
+	c->held = held;
+	c->hold_at = c->out.len;
+	if (!held && conn_pending(c))
+		mark_dirty(c);
 }
 
 void conn_flush_dirty(worker *w)

@@ -46,6 +46,8 @@ struct net_conn {
 	bool over_high; /* producer was told to pause */
 	bool reading;
 	bool failed;
+	bool held;	/* output past hold_at waits (conn_hold) */
+	size_t hold_at; /* offset in out */
 	SSL *ssl;		   /* set once the connection has switched to TLS */
 	bool tls_read_wants_write; /* the handshake must write before reading on */
 	bool tls_write_wants_read;
@@ -80,6 +82,9 @@ static inline bool conn_backed_up(const net_conn *c)
 }
 /* Write now instead of at the end of the iteration (before a close). */
 void conn_flush_now(net_conn *c);
+/* held: what is queued from now on stays unwritten (what was queued
+ * before still goes) until released with held = false. */
+void conn_hold(net_conn *c, bool held);
 
 /* Called by the worker's prepare watcher. */
 void conn_flush_dirty(worker *w);

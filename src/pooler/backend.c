@@ -26,6 +26,8 @@ struct cancel_conn {
 	int fd;
 	backend *be; /* NULL once it is gone */
 	struct cancel_conn *next; /* be's cancels in flight */
+	backend_cancel_done done;
+	void *done_arg;
 	uint8_t packet[8 + 4 + 256];
 	size_t len;
 };
@@ -630,8 +632,8 @@ void backend_resume(backend *be)
 
 /* A cancel is its own short connection: connect, send 16+ bytes, close. */
 /* The server closes a cancel connection once it has signalled the backend:
- * until then the backend may not serve anyone else, or the cancel could
- * land on their query. */
+ * until then the backend may not serve anyone else, nor be sent more, or
+ * the cancel could land on the next statement. */
 static void cancel_done(cancel_conn *cc)
 {
 	ev_io_stop(cc->loop, &cc->io);
@@ -643,9 +645,14 @@ static void cancel_done(cancel_conn *cc)
 		while (*link != cc)
 			link = &(*link)->next;
 		*link = cc->next;
-		if (!be->cancels && be->orphan)
-			pool_on_orphan_progress(be);
+		if (!be->cancels) {
+			conn_hold(&be->conn, false);
+			if (be->orphan)
+				pool_on_orphan_progress(be);
+		}
 	}
+	if (cc->done)
+		cc->done(cc->done_arg);
 	free(cc);
 }
 
@@ -680,26 +687,23 @@ static void cancel_on_timeout(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	(void)loop;
 	(void)revents;
+	log_warning("a cancel request got no answer from the server in time");
 	cancel_done((cancel_conn *)((char *)t - offsetof(cancel_conn, timer)));
 }
 
-void backend_cancel(backend *be)
+static bool cancel_start(backend *be, backend_cancel_done done, void *arg)
 {
 	const pool_config *cfg = be->pool->cfg;
-	if (be->remote) {
-		remote_backend_cancel(be); /* the call is cancelled instead */
-		return;
-	}
 	if (be->state != BE_READY || be->key_len == 0)
-		return;
+		return false;
 	cancel_conn *cc = calloc(1, sizeof *cc);
 	if (!cc)
-		return;
+		return false;
 	cc->loop = be->conn.w->loop;
 	cc->fd = socket(cfg->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (cc->fd < 0) {
 		free(cc);
-		return;
+		return false;
 	}
 	pgw_wbuf w = PGW_WBUF_INIT;
 	pgw_cancel_request cr = {be->pid, {be->key, be->key_len}};
@@ -708,7 +712,7 @@ void backend_cancel(backend *be)
 		pgw_wbuf_release(&w);
 		close(cc->fd);
 		free(cc);
-		return;
+		return false;
 	}
 	memcpy(cc->packet, w.data, w.len);
 	cc->len = w.len;
@@ -717,13 +721,29 @@ void backend_cancel(backend *be)
 	    errno != EINPROGRESS) {
 		close(cc->fd);
 		free(cc);
-		return;
+		return false;
 	}
+	/* What the holder sent before the cancel still goes: it may be the
+	 * statement the cancel is for. What it sends after waits. */
+	conn_hold(&be->conn, true);
 	cc->be = be;
+	cc->done = done;
+	cc->done_arg = arg;
 	cc->next = be->cancels;
 	be->cancels = cc;
 	ev_io_init(&cc->io, cancel_on_write, cc->fd, EV_WRITE);
 	ev_io_start(cc->loop, &cc->io);
 	ev_timer_init(&cc->timer, cancel_on_timeout, cfg->connect_timeout, 0);
 	ev_timer_start(cc->loop, &cc->timer);
+	return true;
+}
+
+void backend_cancel(backend *be, backend_cancel_done done, void *arg)
+{
+	if (be->remote)
+		remote_backend_cancel(be); /* the call is cancelled instead */
+	else if (cancel_start(be, done, arg))
+		return;
+	if (done)
+		done(arg);
 }

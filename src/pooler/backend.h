@@ -156,9 +156,18 @@ void backend_send_own_sync(backend *be);
 void backend_forget_request(backend *be);
 void backend_pause(backend *be);
 void backend_resume(backend *be);
-/* Ask the server to cancel what this connection runs (a new connection
- * carrying the CancelRequest). */
-void backend_cancel(backend *be);
+/* Told once a cancel has reached the server (or could not). */
+typedef void (*backend_cancel_done)(void *arg);
+/*
+ * Ask the server to cancel what this connection runs (a new connection
+ * carrying the CancelRequest). PostgreSQL closes that connection once it
+ * has signalled the backend; until then nothing more is written to this
+ * one (a statement sent meanwhile could be the one cancelled), and the
+ * pool lends it to nobody. done(arg), if given, runs then: from the loop,
+ * or at once when nothing was sent (through a multipooler, once the call
+ * is cancelled).
+ */
+void backend_cancel(backend *be, backend_cancel_done done, void *arg);
 const char *backend_param_get(const backend *be, const char *name);
 /* The pid PostgreSQL gave the server connection: through a multipooler,
  * the one behind the hold's reservation once known, else be->pid. */

@@ -490,8 +490,8 @@ void pool_release(backend *be, bool discard)
 	be->orphan = true;
 	be->discard_needed = discard;
 	be->cleanup_sent = false;
-	if (!backend_idle(be))
-		backend_cancel(be); /* a long query would hold it for nothing */
+	if (be->pending_count || be->copy_in)
+		backend_cancel(be, NULL, NULL); /* a long query would hold it for nothing */
 	if (be->paused)
 		backend_resume(be);
 	ev_timer_stop(p->w->loop, &be->timer);

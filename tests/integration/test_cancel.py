@@ -1,5 +1,6 @@
 """Query cancellation: psycopg2 conn.cancel() during pg_sleep."""
 import os
+import re
 import socket
 import struct
 import sys
@@ -167,3 +168,201 @@ class SessionModePidTest(harness.IntegrationTestCase):
             self.assertEqual(cur.fetchone()[0], "usable")
         finally:
             c.close()
+
+
+# --------------------------------------------------------------------------
+# A cancel lands before its connection closes, and only where it was meant.
+# --------------------------------------------------------------------------
+
+CANCEL_CODE = 80877102
+
+
+def wait_until(cond, what, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
+        time.sleep(0.01)
+
+
+def raw_login(ep):
+    """A raw protocol 3.0 session: (RawConn, pid, key)."""
+    c = harness.RawConn(ep.host, ep.port)
+    msgs = c.startup({"user": harness.SUPERUSER, "database": harness.MAIN_DB})
+    for t, body in msgs:
+        if t == b"K":
+            return c, struct.unpack("!i", body[:4])[0], body[4:]
+    raise AssertionError("no BackendKeyData in %r" % msgs)
+
+
+def send_cancel(ep, pid, key):
+    """Send a CancelRequest and wait for the close, as libpq's PQcancel does."""
+    with socket.create_connection((ep.host, ep.port), timeout=20) as s:
+        body = struct.pack("!II", CANCEL_CODE, pid & 0xffffffff) + key
+        s.sendall(struct.pack("!I", len(body) + 4) + body)
+        while s.recv(64):
+            pass
+
+
+def sqlstate(msgs):
+    for t, body in msgs:
+        if t == b"E":
+            return harness.parse_error_fields(body).get("C")
+    return None
+
+
+def running(env, marker):
+    """Backends running the statement carrying marker."""
+    return env.admin_exec("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                          "AND query LIKE %s AND pid <> pg_backend_pid()",
+                          ["%" + marker + "%"])[0][0]
+
+
+class CancelLandsTest(harness.IntegrationTestCase):
+    """A CancelRequest's connection closes only once the server has acted
+    on it (PostgreSQL signals the backend, then closes): a client that
+    waits for the close and then sends its next statement never has that
+    statement cancelled, through the gateway as directly."""
+
+    ROUNDS = 100
+
+    def strays(self, ep, in_block):
+        """Cancel a short query sent just before, wait for the close, then
+        send the next statement: (times the short query was hit, times
+        the next one was)."""
+        c, pid, key = raw_login(ep)
+        hit = stray = 0
+        try:
+            if in_block:
+                c.query("BEGIN")
+            for _ in range(self.ROUNDS):
+                c.send_msg(b"Q", b"SELECT 1\0")
+                send_cancel(ep, pid, key)
+                if sqlstate(c.until_ready()) == "57014":
+                    hit += 1  # it was running: PostgreSQL may cancel it
+                    if in_block:
+                        c.query("ROLLBACK")
+                        c.query("BEGIN")
+                if sqlstate(c.query("SELECT pg_sleep(0.02)")) is not None:
+                    stray += 1
+            if in_block:
+                c.query("COMMIT")
+        finally:
+            c.close()
+        return hit, stray
+
+    def check(self, in_block):
+        direct = self.strays(self.env.direct, in_block)
+        gateway = self.strays(self.gw(), in_block)
+        self.assertEqual(direct[1], 0, "direct: %d of %d next statements cancelled"
+                         % (direct[1], self.ROUNDS))
+        self.assertEqual(gateway[1], 0, "gateway: %d of %d next statements cancelled "
+                         "(the short query was hit %d times; directly %d)"
+                         % (gateway[1], self.ROUNDS, gateway[0], direct[0]))
+
+    def test_next_statement_never_cancelled(self):
+        self.check(in_block=False)
+
+    def test_next_statement_in_a_transaction_never_cancelled(self):
+        """The server connection is the client's for the transaction: its
+        next statement reaches the server only after the cancel has."""
+        self.check(in_block=True)
+
+
+class CancelKeyTest(harness.IntegrationTestCase):
+    """The key decides: a CancelRequest with the right pid and a wrong key
+    leaves the running query alone; the right key stops it."""
+
+    def test_wrong_key_cancels_nothing(self):
+        for ep in (self.env.direct, self.gw()):
+            with self.subTest(endpoint=ep.name):
+                marker = "wrong_key_%s" % ep.kind.replace("-", "_")
+                c, pid, key = raw_login(ep)
+                try:
+                    c.send_msg(b"Q", ("SELECT pg_sleep(60) AS %s\0" % marker).encode())
+                    wait_until(lambda: running(self.env, marker) == 1, "the query to run")
+                    send_cancel(ep, pid, bytes(b ^ 0x5a for b in key))
+                    # Had the key been ignored, the server would have acted
+                    # by the close: the query would be gone by now.
+                    self.assertEqual(running(self.env, marker), 1,
+                                     "a wrong key cancelled the query")
+                    c.sock.setblocking(False)
+                    with self.assertRaises(BlockingIOError, msg="an answer came"):
+                        c.sock.recv(1)
+                    c.sock.setblocking(True)
+                    send_cancel(ep, pid, key)
+                    self.assertEqual(sqlstate(c.until_ready()), "57014")
+                    self.assertIsNone(sqlstate(c.query("SELECT 1")))
+                finally:
+                    c.close()
+
+
+class CancelCrossWorkerTest(harness.IntegrationTestCase):
+    """A CancelRequest taken by another worker than its client's is handed
+    to that worker, and its connection closes once the cancel has landed.
+    The kernel spreads connections over the workers' sockets: cancels are
+    sent until the gateway's log shows one taken by the other worker."""
+
+    def test_cancel_taken_by_another_worker(self):
+        self.skip_in_self_test("the gateway's workers")
+        gw = self.gw(name="cancel-workers", workers=2, extra_args=("--log-level", "debug"))
+        pattern = re.compile(r"\[worker (\d+)\] DEBUG: client \d+: cancel request for worker (\d+)")
+
+        def taken():
+            with open(gw.logfile, errors="replace") as f:
+                return pattern.findall(f.read())
+        c, pid, key = raw_login(gw)
+        own = pid >> 24
+        try:
+            for attempt in range(40):
+                marker = "cross_worker_%d" % attempt
+                c.send_msg(b"Q", ("SELECT pg_sleep(60) AS %s\0" % marker).encode())
+                wait_until(lambda: running(self.env, marker) == 1, "the query to run")
+                before = len(taken())
+                send_cancel(gw, pid, key)
+                self.assertEqual(sqlstate(c.until_ready()), "57014")
+                lines = taken()
+                self.assertEqual(len(lines), before + 1, lines)
+                by, target = (int(x) for x in lines[-1])
+                self.assertEqual(target, own)
+                if by != own:
+                    break
+            else:
+                self.fail("40 cancels, all taken by the client's own worker %d" % own)
+            self.assertIsNone(sqlstate(c.query("SELECT 'usable'")))
+        finally:
+            c.close()
+
+
+class CancelQueuedTest(harness.IntegrationTestCase):
+    """A query still waiting for a server connection when its cancel comes
+    never reached a server: it ends at once with PostgreSQL's 57014 (as a
+    query waiting on a lock would), not when a connection frees up."""
+
+    def test_cancel_ends_the_wait(self):
+        gw = self.gw(name="cancel-queued", pool_size=1, workers=1, pool_timeout=60)
+        holder = gw.connect(autocommit=True)
+        c, pid, key = raw_login(gw)
+        try:
+            with holder.cursor() as cur:
+                cur.execute("BEGIN")
+                cur.execute("SELECT 1")  # holds the only server connection
+            c.send_msg(b"Q", b"SELECT 'queued' AS cancel_queued\0")
+            # The query waits in the gateway: the server never sees it.
+            send_cancel(gw, pid, key)
+            msgs = c.until_ready()
+            self.assertEqual(sqlstate(msgs), "57014", msgs)
+            err = [harness.parse_error_fields(b) for t, b in msgs if t == b"E"][0]
+            self.assertEqual(err["M"], "canceling statement due to user request")
+            self.assertEqual(msgs[-1], (b"Z", b"I"))
+            self.assertEqual(running(self.env, "cancel_queued"), 0)
+            with holder.cursor() as cur:
+                cur.execute("COMMIT")
+            msgs = c.query("SELECT 'usable'")
+            self.assertIsNone(sqlstate(msgs), msgs)
+        finally:
+            c.close()
+            holder.close()
