@@ -296,6 +296,8 @@ void conn_flush_now(net_conn *c)
 
 void conn_hold(net_conn *c, bool held)
 {
+	if (held && c->held)
+		return; /* held already: from where it was */
 	c->held = held;
 	c->hold_at = c->out.len;
 	if (!held && conn_pending(c))
