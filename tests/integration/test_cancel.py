@@ -107,8 +107,8 @@ class CancelTest(harness.DualTestCase):
 
 class CancelWhileWaitingTest(harness.IntegrationTestCase):
     """A cancel sent while the query waits for a server connection (all
-    are busy) is not lost: the query is cancelled once it reaches one, as
-    it would be on PostgreSQL, where it was already running."""
+    are busy) is not lost: the query ends with 57014 (at once: see
+    CancelQueuedTest), and the client goes on."""
 
     def test_cancel_while_waiting_for_a_connection(self):
         gw = self.gw(name="cancel-wait", pool_size=1, workers=1, pool_timeout=20)
