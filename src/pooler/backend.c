@@ -726,6 +726,7 @@ static bool cancel_start(backend *be, backend_cancel_done done, void *arg)
 	/* What the holder sent before the cancel still goes: it may be the
 	 * statement the cancel is for. What it sends after waits. */
 	conn_hold(&be->conn, true);
+	log_debug("server connection %d: cancel request on its way", be->pid);
 	cc->be = be;
 	cc->done = done;
 	cc->done_arg = arg;

@@ -366,3 +366,64 @@ class CancelQueuedTest(harness.IntegrationTestCase):
         finally:
             c.close()
             holder.close()
+
+
+class CancelHoldTest(harness.IntegrationTestCase):
+    """While a cancel is on its way to the server, the server connection is
+    sent nothing more: a statement the client sends meanwhile (without
+    waiting for the cancel's close) reaches the server only after the
+    cancel has, so it is never the one cancelled."""
+
+    def test_statement_sent_during_the_cancel_waits_for_it(self):
+        self.skip_in_self_test("the gateway's log")
+        if self.env.remote:
+            self.skipTest("through a multipooler the cancel is the call's")
+        gw = self.gw(name="cancel-workers", workers=2, extra_args=("--log-level", "debug"))
+        c, pid, key = raw_login(gw)
+        try:
+            c.query("BEGIN")
+            msgs = c.query("SELECT pg_backend_pid()")
+            server_pid = int([b for t, b in msgs if t == b"D"][0][6:])
+            line = "server connection %d: cancel request on its way" % server_pid
+
+            def sent():
+                with open(gw.logfile, errors="replace") as f:
+                    return f.read().count(line)
+            stray = forwarded = 0
+            for _ in range(10):
+                before = sent()
+                c.send_msg(b"Q", b"SELECT pg_sleep(0.05)\0")
+                with socket.create_connection((gw.host, gw.port), timeout=20) as s:
+                    body = struct.pack("!II", CANCEL_CODE, pid & 0xffffffff) + key
+                    s.sendall(struct.pack("!I", len(body) + 4) + body)
+                    s.setblocking(False)
+
+                    def forwarded_or_closed():
+                        if sent() > before:
+                            return "forwarded"
+                        try:
+                            return None if s.recv(64) else "closed"
+                        except BlockingIOError:
+                            return None
+                    if wait_until(forwarded_or_closed, "the cancel to be sent") == "closed":
+                        c.until_ready()  # the query had ended: nothing to cancel
+                        continue
+                    forwarded += 1
+                    # Not waiting for the close: the next statement goes now.
+                    c.send_msg(b"Q", b"SELECT pg_sleep(0.5)\0")
+                    first = sqlstate(c.until_ready())
+                    second = sqlstate(c.until_ready())
+                    s.setblocking(True)
+                    while s.recv(64):
+                        pass
+                if second == "57014":
+                    stray += 1
+                if first is not None or second is not None:
+                    c.query("ROLLBACK")
+                    c.query("BEGIN")
+            c.query("ROLLBACK")
+            self.assertGreater(forwarded, 0, "no cancel reached the server")
+            self.assertEqual(stray, 0, "%d of %d statements sent during a cancel were cancelled"
+                             % (stray, forwarded))
+        finally:
+            c.close()
