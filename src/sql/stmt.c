@@ -716,7 +716,7 @@ static bool stmt_db_name(const stmt_tok *t, char *buf, size_t cap)
 		for (size_t i = 0; i < len; i++)
 			buf[n++] = stmt_lower(s[i]);
 		buf[n] = '\0';
-		return n > 0;
+		return n > 0 && memchr(s, '\0', len) == NULL;
 	}
 	if (t->type == STMT_TOK_QIDENT && s[0] == '"')
 		quote = '"';
@@ -732,7 +732,7 @@ static bool stmt_db_name(const stmt_tok *t, char *buf, size_t cap)
 				return false; /* 'a' 'b' continued on another line */
 			i++;
 		}
-		if (n + 1 >= cap)
+		if (n + 1 >= cap || s[i] == '\0') /* a NUL never reaches the server */
 			return false;
 		buf[n++] = s[i];
 	}
