@@ -110,6 +110,22 @@ class DatabaseDdlTest(harness.IntegrationTestCase):
         self.exec_on(gw, "DROP DATABASE %s" % db)
         self.assertFalse(self.exists(db))
 
+    def test_drop_after_session_client_left(self):
+        """In session mode too: the connection a client kept for its
+        session is pooled again when it leaves."""
+        gw = self.env.gateway(name="ddl_session", pool_size=4, pool_mode="session", pool_timeout=30)
+        db = PREFIX + "session"
+        self.create_direct(db)
+        self.leave_idle(gw, db)
+        out = gw.psql("-c", "DROP DATABASE %s" % db)
+        self.assertEqual((out.returncode, out.stdout), (0, "DROP DATABASE\n"))
+        self.assertFalse(self.exists(db))
+        # template1: not even kept for the next session.
+        out = gw.psql("-c", "SELECT 1", dbname="template1")
+        self.assertEqual(out.returncode, 0, out.stdout)
+        self.wait_for("no connection to template1",
+                      lambda: self.env.backend_count("template1") == 0)
+
     def test_drop_quoted_name(self):
         """The name as the server reads it: quoted, mixed case."""
         gw = self.gateway()
