@@ -73,6 +73,13 @@ class DatabaseDdlTest(harness.IntegrationTestCase):
             self.assertGreaterEqual(self.env.backend_count(db), 1,
                                     "the gateway kept no connection to %s" % db)
 
+    def assert_template1_let_go(self, ep):
+        """A client of ep uses template1 and leaves: no server connection
+        to it is kept for later."""
+        self.exec_on(ep, "SELECT 1", dbname="template1")
+        self.wait_for("no connection to template1",
+                      lambda: self.env.backend_count("template1") == 0)
+
     # -- tests --------------------------------------------------------------
     def test_template1_once_then_create(self):
         """psql on template1 through the gateway, as test helpers do; then
@@ -87,10 +94,7 @@ class DatabaseDdlTest(harness.IntegrationTestCase):
         self.exec_on(gw, "CREATE DATABASE %st1_gw" % PREFIX)
         self.env.admin_exec("CREATE DATABASE %st1_direct" % PREFIX)
         self.assertTrue(self.exists(PREFIX + "t1_gw") and self.exists(PREFIX + "t1_direct"))
-        # No server connection to template1 is kept for later.
-        self.exec_on(gw, "SELECT 1", dbname="template1")
-        self.wait_for("no connection to template1",
-                      lambda: self.env.backend_count("template1") == 0)
+        self.assert_template1_let_go(gw)
 
     def test_create_from_template_in_use(self):
         gw = self.gateway()
@@ -120,11 +124,7 @@ class DatabaseDdlTest(harness.IntegrationTestCase):
         out = gw.psql("-c", "DROP DATABASE %s" % db)
         self.assertEqual((out.returncode, out.stdout), (0, "DROP DATABASE\n"))
         self.assertFalse(self.exists(db))
-        # template1: not even kept for the next session.
-        out = gw.psql("-c", "SELECT 1", dbname="template1")
-        self.assertEqual(out.returncode, 0, out.stdout)
-        self.wait_for("no connection to template1",
-                      lambda: self.env.backend_count("template1") == 0)
+        self.assert_template1_let_go(gw)
 
     def test_drop_quoted_name(self):
         """The name as the server reads it: quoted, mixed case."""
