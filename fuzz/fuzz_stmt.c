@@ -8,7 +8,9 @@
  * inside the input in order without overlapping, their names and values
  * inside them; only the last may be unterminated; the count does not depend
  * on max; a statement's own text classifies again as exactly that
- * statement; stmt_param_name agrees with itself at every buffer size.
+ * statement; stmt_param_name agrees with itself at every buffer size;
+ * stmt_exclusive_database names a database only for the database
+ * statements, NUL-terminated within the buffer, never empty.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -77,6 +79,21 @@ static void fz_check_param(const stmt_info *s)
 	FZ_CHECK(stmt_param_name(s, NULL, 0) == n, "param name length without a buffer");
 }
 
+static void fz_check_db(const stmt_info *s)
+{
+	char buf[64], small[4];
+	stmt_db_need need = stmt_exclusive_database(s, buf, sizeof buf);
+	bool db_kind = s->kind == STMT_CREATE_DATABASE || s->kind == STMT_DROP_DATABASE ||
+		       s->kind == STMT_ALTER_DATABASE;
+	FZ_CHECK((need != STMT_DB_NONE) == db_kind, "%s needs database %d", stmt_kind_name(s->kind), (int)need);
+	if (need == STMT_DB_NAMED) {
+		size_t n = strnlen(buf, sizeof buf);
+		FZ_CHECK(n > 0 && n < sizeof buf, "database name of length %zu", n);
+		if (stmt_exclusive_database(s, small, sizeof small) == STMT_DB_NAMED)
+			FZ_CHECK(strcmp(small, buf) == 0, "database name depends on the buffer");
+	}
+}
+
 static void fz_run(const char *sql, size_t len, unsigned opts)
 {
 	static stmt_info out[FZ_MAX];
@@ -104,6 +121,7 @@ static void fz_run(const char *sql, size_t len, unsigned opts)
 			FZ_CHECK(fz_inside(s->value, s->value_len, s->start, s->start + s->len), "statement %zu: value",
 				 i);
 		fz_check_param(s);
+		fz_check_db(s);
 		if (s->len > 0)
 			prev_end = s->start + s->len;
 

@@ -191,12 +191,17 @@ bool client_has_effect(int kind, uint32_t flags)
 	}
 }
 
-/* Note what a Query's statements will change once they complete. */
-static void track_query(client *cl, request *r, const pgw_str *q)
+/* Note what a Query's statements will change once they complete. alone:
+ * its statement, if it has one alone (else STMT_OTHER). */
+static void track_query(client *cl, request *r, const pgw_str *q, stmt_info *alone)
 {
 	static _Thread_local stmt_info stmts[MAX_STMTS_TRACKED];
 	size_t total = stmt_classify((const char *)q->ptr, q->len, stmts, MAX_STMTS_TRACKED);
 	size_t n = total > MAX_STMTS_TRACKED ? MAX_STMTS_TRACKED : total;
+	memset(alone, 0, sizeof *alone);
+	alone->kind = STMT_OTHER;
+	if (total == 1)
+		*alone = stmts[0];
 	if (n && (stmts[n - 1].flags & STMT_F_UNTERMINATED)) {
 		/* The server rejects the whole string: nothing in it runs. */
 		r->nstmts = (uint16_t)(total > UINT16_MAX ? UINT16_MAX : total);
@@ -397,6 +402,124 @@ void client_unblock(client *cl)
 	unblock(cl);
 }
 
+/* ---- database statements: a 55006 caused by idle pooled connections */
+
+static void ddl_forget(client *cl)
+{
+	if (cl->ddl_sweep)
+		pool_sweep_abandon(cl->ddl_sweep);
+	cl->ddl_sweep = NULL;
+	free(cl->ddl_db);
+	free(cl->ddl_msg);
+	free(cl->ddl_error);
+	cl->ddl_db = NULL;
+	cl->ddl_msg = cl->ddl_error = NULL;
+	cl->ddl_len = cl->ddl_error_len = 0;
+	cl->ddl_seq = 0;
+}
+
+/*
+ * A Query about to go as request r: keep it if it is one CREATE, DROP or
+ * ALTER DATABASE alone, outside a transaction (CREATE and DROP cannot run
+ * in one), on a server connection of ours, with nothing else in flight:
+ * going again then changes nothing but the outcome.
+ */
+static void ddl_arm(client *cl, const request *r, const pgw_msg *m, const stmt_info *s)
+{
+	char db[64];
+	stmt_db_need need = stmt_exclusive_database(s, db, sizeof db);
+	if (need == STMT_DB_NONE || (s->flags & STMT_F_UNTERMINATED) || cl->be->remote ||
+	    cl->req_count != 1 || cl->pq_count || cl->batch_open || cl->txn_status != 'I' ||
+	    m->raw_len > CLIENT_RETRY_MAX)
+		return;
+	/* Dropping or altering the client's own database fails whoever else
+	 * is there ("cannot drop the currently open database"). */
+	if (need == STMT_DB_NAMED && s->kind != STMT_CREATE_DATABASE && strcmp(db, cl->database) == 0)
+		return;
+	cl->ddl_msg = malloc(m->raw_len);
+	cl->ddl_db = need == STMT_DB_NAMED ? strdup(db) : NULL;
+	if (!cl->ddl_msg || (need == STMT_DB_NAMED && !cl->ddl_db)) {
+		ddl_forget(cl);
+		return;
+	}
+	memcpy(cl->ddl_msg, m->raw, m->raw_len);
+	cl->ddl_len = m->raw_len;
+	cl->ddl_seq = r->seq;
+}
+
+/* Something else follows it: it goes no more, and an error held back is
+ * the client's, in its place. */
+static void ddl_disarm(client *cl)
+{
+	request *head = req_head(cl);
+	if (cl->ddl_error && head && head->seq == cl->ddl_seq) {
+		head->error = true;
+		conn_write(&cl->conn, cl->ddl_error, cl->ddl_error_len);
+	}
+	ddl_forget(cl);
+}
+
+static void ddl_swept(void *arg)
+{
+	client *cl = arg;
+	cl->ddl_sweep = NULL;
+	drop_retry(cl);
+	cl->retry_msg = cl->ddl_msg;
+	cl->retry_len = cl->ddl_len;
+	cl->ddl_msg = NULL;
+	ddl_forget(cl);
+	cl->replay = cl->ddl_again = true;
+	unblock(cl); /* the kept Query goes first (process) */
+}
+
+/*
+ * A server message for the kept statement. Its 55006 is held back; at its
+ * ReadyForQuery the idle connections are closed and the statement goes
+ * again (ddl_swept) on the same server connection, which the server never
+ * counts among the others. True: the message is taken care of.
+ */
+static bool ddl_answer(client *cl, pgw_msg *m)
+{
+	pgw_error err;
+	pgw_msg d = *m;
+	if (m->type == 'E' && !cl->ddl_error) {
+		pgw_str v;
+		if (pgw_decode_msg_body(&d, &err) != PGW_OK ||
+		    !pgw_find_field(&d.body.error_response.fields, 'C', &v) ||
+		    strcmp((const char *)v.ptr, "55006") != 0 ||
+		    !pgw_find_field(&d.body.error_response.fields, 'V', &v) ||
+		    strcmp((const char *)v.ptr, "ERROR") != 0 || !(cl->ddl_error = malloc(m->raw_len)))
+			return false;
+		memcpy(cl->ddl_error, m->raw, m->raw_len);
+		cl->ddl_error_len = m->raw_len;
+		return true;
+	}
+	if (m->type != 'Z')
+		return false;
+	if (cl->ddl_error && pgw_decode_msg_body(&d, &err) == PGW_OK &&
+	    d.body.ready_for_query.status == 'I') {
+		log_info("client %u: a database statement found others in %s; closing idle server "
+			 "connections and trying it again",
+			 cl->conn_id, cl->ddl_db ? cl->ddl_db : "other databases");
+		cl->ddl_sweep = pool_close_idle(&cl->gw->w, cl->ddl_db, cl->ddl_db ? NULL : cl->database,
+						ddl_swept, cl);
+		if (cl->ddl_sweep) {
+			ext_abandon(cl); /* made afresh when it goes again */
+			req_pop(cl);
+			cl->blocked = true;
+			conn_read_stop(&cl->conn);
+			return true;
+		}
+	}
+	/* Not going again after all: the client hears what the server said. */
+	if (cl->ddl_error) {
+		req_head(cl)->error = true;
+		conn_write(&cl->conn, cl->ddl_error, cl->ddl_error_len);
+	}
+	ddl_forget(cl);
+	return false;
+}
+
 static void finish_login(client *cl);
 static void start_login(client *cl);
 static void send_settings(client *cl, request_kind kind);
@@ -485,6 +608,8 @@ static void on_backend_message(void *owner, backend *be, pgw_msg *m)
 		cl->retries = 0;
 	}
 	request *head = req_head(cl);
+	if (cl->ddl_seq && head && head->seq == cl->ddl_seq && ddl_answer(cl, m))
+		return;
 	if (head && head->kind == REQ_RESYNC) {
 		/* Only what the client would have seen from its RESET: the
 		 * parameters that end up changed. */
@@ -1222,11 +1347,18 @@ static step forward(client *cl, const pgw_msg *m, request_kind kind)
 		return STEP_WAIT;
 	request *r = req_push(cl, kind);
 	bool drops = false;
+	/* Sent again after a 55006 (ddl_answer): once only. */
+	bool ddl_again = cl->ddl_again && m->raw == cl->retry_msg;
+	cl->ddl_again = false;
 	if (kind == REQ_QUERY) {
 		pgw_msg q = *m;
 		pgw_error err;
-		if (pgw_decode_msg_body(&q, &err) == PGW_OK)
-			track_query(cl, r, &q.body.query.query);
+		stmt_info alone;
+		if (pgw_decode_msg_body(&q, &err) == PGW_OK) {
+			track_query(cl, r, &q.body.query.query, &alone);
+			if (!ddl_again)
+				ddl_arm(cl, r, m, &alone);
+		}
 		be->unnamed_uid = 0; /* a simple Query drops the unnamed statement */
 		for (uint16_t i = 0; i < r->neffects; i++)
 			if (r->effects[i].kind == STMT_DISCARD_ALL || r->effects[i].kind == STMT_DEALLOCATE)
@@ -1325,6 +1457,8 @@ static bool local_deallocate(client *cl, const pgw_msg *m, step *out)
 
 static step on_ready_message(client *cl, const pgw_msg *m)
 {
+	if (cl->ddl_seq && m->type != 'X')
+		ddl_disarm(cl);
 	if (m->type != 'Q')
 		cl->retry_ok = false; /* only a simple Query is kept to go again */
 	switch (m->type) {
@@ -1603,6 +1737,7 @@ void client_close(client *cl)
 	session_free(&cl->sess);
 	ev_timer_stop(gw->w.loop, &cl->retry_timer);
 	drop_retry(cl);
+	ddl_forget(cl);
 	/* Freed when the loop iteration ends: callers up the stack may still
 	 * look at cl->state. */
 	cl->prev = NULL;

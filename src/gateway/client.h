@@ -137,6 +137,21 @@ struct client {
 	uint8_t *retry_msg;
 	size_t retry_len;
 	ev_timer retry_timer; /* carries on with another connection from the loop */
+	/*
+	 * A CREATE, DROP or ALTER DATABASE sent alone, outside a transaction:
+	 * should the server refuse it with 55006 (others are in the database
+	 * it needs alone), the idle pooled connections there are closed and it
+	 * goes once more, unseen by the client (see client.c, "database
+	 * statements").
+	 */
+	uint32_t ddl_seq;     /* the request it is; 0: none */
+	char *ddl_db;	      /* the database it needs alone; NULL: every one but ours */
+	uint8_t *ddl_msg;     /* the Query, to go again */
+	size_t ddl_len;
+	uint8_t *ddl_error;   /* the server's 55006, held back */
+	size_t ddl_error_len;
+	bool ddl_again;	      /* the Query kept (retry_msg) goes again for that reason */
+	struct pool_sweep *ddl_sweep; /* closing the idle connections */
 	char txn_status;
 	request req[BACKEND_MAX_PENDING];
 	int req_head, req_count;

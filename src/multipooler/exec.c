@@ -73,6 +73,10 @@ struct mp_job {
 	char *auth_value;
 	mp_resv *waiting_on; /* queued behind a cancelled call on this reservation */
 	mp_resv *awaits;     /* a wait for this reservation's notifications: no statement */
+	/* A database statement refused with 55006 goes once more after the
+	 * idle connections in its database are closed (db_retry). */
+	bool db_retried;
+	pool_sweep *sweep;   /* closing them; the job keeps its connection */
 };
 
 static void job_run(mp_job *j);
@@ -1560,12 +1564,65 @@ static void finish_describe(mp_job *j)
 	free(pp);
 }
 
+/* ------------------------------------------------------------ database statements */
+
+static void job_swept(void *arg)
+{
+	mp_job *j = arg;
+	j->sweep = NULL;
+	job_run(j);
+}
+
+/*
+ * CREATE, DROP or ALTER DATABASE, run alone outside a transaction, failed
+ * with 55006 (others are in the database it needs alone): the pool's idle
+ * connections there, on every worker, are what the server saw; they are
+ * closed and the statement goes once more on the same connection (which
+ * the server never counts), as the gateway does with its own pool. A
+ * second failure is the caller's. True: it goes again.
+ */
+static bool db_retry(mp_job *j)
+{
+	backend *be = j->be;
+	stmt_info si;
+	char db[64];
+	if (j->db_retried || !j->call || (j->kind != MPX_STREAM && j->kind != MPX_UNARY) || !j->error ||
+	    !j->error->code || strcmp(j->error->code, "55006") != 0 || be->txn_status != 'I' ||
+	    j->own_failed)
+		return false;
+	if (stmt_classify(j->sql, strlen(j->sql), &si, 1) != 1 || (si.flags & STMT_F_UNTERMINATED))
+		return false;
+	stmt_db_need need = stmt_exclusive_database(&si, db, sizeof db);
+	if (need == STMT_DB_NONE ||
+	    (need == STMT_DB_NAMED && si.kind != STMT_CREATE_DATABASE && strcmp(db, be->pool->database) == 0))
+		return false;
+	j->db_retried = true;
+	log_info("a database statement found others in %s; closing idle server connections and "
+		 "trying it again",
+		 need == STMT_DB_NAMED ? db : "other databases");
+	j->sweep = pool_close_idle(&j->mw->w, need == STMT_DB_NAMED ? db : NULL,
+				   need == STMT_DB_NAMED ? NULL : be->pool->database, job_swept, j);
+	if (!j->sweep)
+		return false;
+	free_msg(j->error);
+	j->error = NULL;
+	j->error_status = 0;
+	free(j->tag);
+	j->tag = NULL;
+	for (size_t i = 0; i < j->nnotices; i++)
+		free_msg(j->notices[i]);
+	j->nnotices = 0;
+	return true;
+}
+
 /*
  * The request is answered (ReadyForQuery, or a portal suspended): decide
  * whether the connection stays reserved, tell the client, end the call.
  */
 static void job_complete(mp_job *j)
 {
+	if (db_retry(j))
+		return;
 	mp_worker *mw = j->mw;
 	backend *be = j->be;
 	mp_resv *r = j->resv;
@@ -1690,6 +1747,8 @@ static void resv_after_call(mp_worker *mw, mp_resv *r)
 
 static void job_free(mp_job *j)
 {
+	if (j->sweep)
+		pool_sweep_abandon(j->sweep);
 	if (j->call)
 		rpc_call_set_data(j->call, NULL);
 	if (j->resv && j->resv->job == j)
@@ -1903,6 +1962,14 @@ void mpx_cancel(rpc_call *call)
 		j->waiting_on->waiting = NULL;
 		j->waiting_on = NULL;
 		job_free(j);
+		return;
+	}
+	if (j->sweep) {
+		/* Waiting to go again (db_retry): it does not; the connection
+		 * is idle. */
+		pool_sweep_abandon(j->sweep);
+		j->sweep = NULL;
+		job_complete(j);
 		return;
 	}
 	if (j->resv && j->resv->job == j && j->be) {

@@ -388,6 +388,9 @@ static void make_available(pool *p, backend *be)
 		return;
 	}
 	idle_add(p, be);
+	/* Closed from the loop: up the stack its reader may still look at it. */
+	if (p->keep_none && !ev_is_active(&p->close_soon))
+		ev_timer_start(p->w->loop, &p->close_soon);
 	/* Other workers' clients may be waiting for it; hand it over from the
 	 * loop, once nothing up the stack is reading this connection. */
 	if (worker_in_need(p) >= 0 && !ev_is_active(&p->donate_soon))
@@ -400,6 +403,19 @@ static void on_donate_soon(struct ev_loop *loop, ev_timer *t, int revents)
 	(void)revents;
 	pool *p = (pool *)((char *)t - offsetof(pool, donate_soon));
 	donate_idle(p);
+}
+
+static void close_idle(pool *p)
+{
+	while (p->idle)
+		pool_drop(p->idle);
+}
+
+static void on_close_soon(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop;
+	(void)revents;
+	close_idle((pool *)((char *)t - offsetof(pool, close_soon)));
 }
 
 void pool_on_ready(backend *be)
@@ -549,6 +565,111 @@ static void on_maintenance(struct ev_loop *loop, ev_timer *t, int revents)
 	}
 }
 
+/* ---- idle connections closed for a database statement (pool_close_idle) */
+
+struct pool_sweep {
+	worker *origin;
+	char *database; /* NULL: all but except */
+	char *except;
+	int pending; /* workers not done yet: only origin's thread touches it */
+	void (*done)(void *arg);
+	void *arg;
+};
+
+static bool sweep_wants(const pool_sweep *s, const char *database)
+{
+	if (s->database)
+		return strcmp(s->database, database) == 0;
+	return !s->except || strcmp(s->except, database) != 0;
+}
+
+static void sweep_free(pool_sweep *s)
+{
+	free(s->database);
+	free(s->except);
+	free(s);
+}
+
+/* On the origin: one worker is done. */
+static void task_swept(worker *w, void *arg)
+{
+	pool_sweep *s = arg;
+	(void)w;
+	if (--s->pending > 0)
+		return;
+	if (s->done)
+		s->done(s->arg);
+	sweep_free(s);
+}
+
+/* On each worker: its own pools (remote ones hold no server connection). */
+static void task_sweep(worker *w, void *arg)
+{
+	pool_sweep *s = arg;
+	pthread_mutex_lock(&groups_lock);
+	for (pool_group *g = groups; g; g = g->next) {
+		pool *p = __atomic_load_n(&g->workers[w->index], __ATOMIC_ACQUIRE) ? g->pools[w->index] : NULL;
+		if (p && !p->cfg->remote && p->w == w && sweep_wants(s, g->database)) {
+			if (p->idle_count)
+				log_info("closing %d idle server connection(s) to %s/%s for a database statement",
+					 p->idle_count, p->database, p->user);
+			close_idle(p);
+		}
+	}
+	pthread_mutex_unlock(&groups_lock);
+	if (w == s->origin)
+		task_swept(w, s);
+	else if (worker_post(s->origin, task_swept, s) != 0)
+		log_error("could not report idle connections closed"); /* the origin waits on */
+}
+
+pool_sweep *pool_close_idle(worker *w, const char *database, const char *except,
+			    void (*done)(void *arg), void *arg)
+{
+	pool_sweep *s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	s->origin = w;
+	s->done = done;
+	s->arg = arg;
+	s->database = database ? strdup(database) : NULL;
+	s->except = except ? strdup(except) : NULL;
+	if ((database && !s->database) || (except && !s->except)) {
+		sweep_free(s);
+		return NULL;
+	}
+	/* The workers with a pool of such a database, and always the origin
+	 * (so done runs from its loop). */
+	worker *to[POOL_MAX_WORKERS] = {0};
+	to[w->index] = w;
+	pthread_mutex_lock(&groups_lock);
+	for (pool_group *g = groups; g; g = g->next) {
+		if (g->owner >= 0 || !sweep_wants(s, g->database))
+			continue;
+		for (int i = 0; i < POOL_MAX_WORKERS; i++) {
+			worker *x = __atomic_load_n(&g->workers[i], __ATOMIC_ACQUIRE);
+			if (x)
+				to[i] = x;
+		}
+	}
+	pthread_mutex_unlock(&groups_lock);
+	s->pending = 1; /* until every task is posted */
+	for (int i = 0; i < POOL_MAX_WORKERS; i++)
+		if (to[i] && worker_post(to[i], task_sweep, s) == 0)
+			s->pending++;
+	if (--s->pending == 0) { /* nothing could be posted */
+		sweep_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void pool_sweep_abandon(pool_sweep *s)
+{
+	s->done = NULL;
+	s->arg = NULL;
+}
+
 /* ---- statements gone stale everywhere (see pool_forget_statement) */
 
 static void forget_in(pool *p, const stmt_key *k)
@@ -634,6 +755,8 @@ pool *pool_new(worker *w, const pool_config *cfg, const char *database, const ch
 	ev_timer_init(&p->maintenance, on_maintenance, 1.0, 1.0);
 	ev_timer_start(w->loop, &p->maintenance);
 	ev_timer_init(&p->donate_soon, on_donate_soon, 0, 0);
+	ev_timer_init(&p->close_soon, on_close_soon, 0, 0);
+	p->keep_none = !cfg->remote && (strcmp(database, "template0") == 0 || strcmp(database, "template1") == 0);
 	g->pools[w->index] = p;
 	__atomic_store_n(&g->workers[w->index], w, __ATOMIC_RELEASE);
 	return p;
@@ -645,6 +768,7 @@ void pool_free(pool *p)
 	__atomic_store_n(&p->group->waiting[p->w->index], 0, __ATOMIC_RELAXED);
 	ev_timer_stop(p->w->loop, &p->maintenance);
 	ev_timer_stop(p->w->loop, &p->donate_soon);
+	ev_timer_stop(p->w->loop, &p->close_soon);
 	while (p->idle) {
 		backend *be = p->idle;
 		list_remove(&p->idle, be);

@@ -109,6 +109,10 @@ struct pool {
 	int nwaiting;
 	ev_timer maintenance;
 	ev_timer donate_soon;
+	/* template0/template1: no connection is kept idle there, since
+	 * CREATE DATABASE copies template1 only when nobody else is in it. */
+	bool keep_none;
+	ev_timer close_soon;
 	uint64_t next_backend_id;
 	pool_credentials cred; /* password owned (strdup) */
 	pool *next; /* the worker's list of pools */
@@ -152,6 +156,20 @@ void pool_forget_statement(pool *p, const uint8_t *key, uint32_t len);
 /* be's statement e went stale: forgotten on be and, for a pooled server
  * connection (not a remote one), everywhere as pool_forget_statement. */
 void pool_forget_stale(backend *be, stmtcache_entry *e);
+
+/*
+ * CREATE, DROP and ALTER DATABASE need no other session in the database
+ * they copy or change: close the idle server connections to `database`
+ * (NULL: to every database but `except`) in every pool of every worker,
+ * each on its own thread; done(arg) then runs on w's thread, from its
+ * loop (never from inside this call). Connections in use stay. NULL: out
+ * of memory, and done never runs.
+ */
+typedef struct pool_sweep pool_sweep;
+pool_sweep *pool_close_idle(worker *w, const char *database, const char *except,
+			    void (*done)(void *arg), void *arg);
+/* Its caller is gone: done will not run (on w's thread, before it has). */
+void pool_sweep_abandon(pool_sweep *s);
 
 /* Remember how to log in as this pool's user (fills what is missing). */
 void pool_set_credentials(pool *p, const pool_credentials *c);

@@ -28,6 +28,7 @@ bool rhold_plain(const char *sql, size_t len)
 		switch (st[i].kind) {
 		case STMT_EMPTY:
 		case STMT_OTHER:
+		case STMT_ALTER_DATABASE:
 		case STMT_COMMIT:
 		case STMT_ROLLBACK:
 		case STMT_SAVEPOINT_OP:

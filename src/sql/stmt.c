@@ -509,14 +509,22 @@ static void stmt_read(const stmt_ctx *c, stmt_info *s)
 			i++;
 		if (stmt_kw(c, i, "temp") || stmt_kw(c, i, "temporary"))
 			s->flags |= STMT_F_TEMP_OBJECT;
-		if (stmt_kw(c, 1, "database"))
+		if (stmt_kw(c, 1, "database")) {
 			s->kind = STMT_CREATE_DATABASE;
+			stmt_name_at(c, s, 2);
+		}
 	} else if (stmt_kw(c, 0, "drop")) {
-		if (stmt_kw(c, 1, "database"))
+		if (stmt_kw(c, 1, "database")) {
 			s->kind = STMT_DROP_DATABASE;
+			stmt_name_at(c, s, stmt_kw(c, 2, "if") && stmt_kw(c, 3, "exists") ? 4 : 2);
+		}
 	} else if (stmt_kw(c, 0, "alter")) {
-		if (stmt_kw(c, 1, "system"))
+		if (stmt_kw(c, 1, "system")) {
 			s->kind = STMT_ALTER_SYSTEM;
+		} else if (stmt_kw(c, 1, "database")) {
+			s->kind = STMT_ALTER_DATABASE;
+			stmt_name_at(c, s, 2);
+		}
 	}
 }
 
@@ -671,6 +679,119 @@ size_t stmt_param_name(const stmt_info *s, char *buf, size_t cap)
 	return nb.len;
 }
 
+/* ---- the database a database statement needs alone */
+
+/* Tokens of CREATE DATABASE looked at for its TEMPLATE; one past them
+ * makes the template unknown. */
+#define STMT_DB_TOKS 64
+
+typedef struct stmt_toklist {
+	stmt_tok tok[STMT_DB_TOKS];
+	size_t n;
+} stmt_toklist;
+
+static void stmt_collect(void *arg, const stmt_tok *t)
+{
+	stmt_toklist *l = arg;
+	if (t->type == STMT_TOK_COMMENT)
+		return;
+	if (l->n < STMT_DB_TOKS)
+		l->tok[l->n] = *t;
+	l->n++;
+}
+
+/* The name a token stands for: an identifier, a quoted one, or a plain
+ * string literal. False when it is none of those the way read here. */
+static bool stmt_db_name(const stmt_tok *t, char *buf, size_t cap)
+{
+	size_t n = 0, len = stmt_tok_len(t);
+	const char *s = t->s;
+	char quote;
+
+	if (t->unterminated || cap == 0)
+		return false;
+	if (t->type == STMT_TOK_IDENT) {
+		if (len >= cap)
+			return false;
+		for (size_t i = 0; i < len; i++)
+			buf[n++] = stmt_lower(s[i]);
+		buf[n] = '\0';
+		return n > 0 && memchr(s, '\0', len) == NULL;
+	}
+	if (t->type == STMT_TOK_QIDENT && s[0] == '"')
+		quote = '"';
+	else if (t->type == STMT_TOK_STRING && s[0] == '\'')
+		quote = '\'';
+	else
+		return false; /* U&"...", E'...', $$...$$ */
+	for (size_t i = 1; i + 1 < len; i++) {
+		if (s[i] == '\\' && quote == '\'')
+			return false; /* standard_conforming_strings decides */
+		if (s[i] == quote) {
+			if (s[i + 1] != quote)
+				return false; /* 'a' 'b' continued on another line */
+			i++;
+		}
+		if (n + 1 >= cap || s[i] == '\0') /* a NUL never reaches the server */
+			return false;
+		buf[n++] = s[i];
+	}
+	buf[n] = '\0';
+	return n > 0;
+}
+
+/* CREATE DATABASE name [WITH] [option [=] value] ...: TEMPLATE's value. */
+static stmt_db_need stmt_db_template(const stmt_toklist *l, char *buf, size_t cap)
+{
+	size_t i = 3, n = l->n < STMT_DB_TOKS ? l->n : STMT_DB_TOKS;
+	const char *dflt = "template1";
+
+	if (i < n && stmt_tok_is(&l->tok[i], "with"))
+		i++;
+	while (i < n) {
+		const stmt_tok *name = &l->tok[i++];
+		if (stmt_tok_is(name, "connection") && i < n && stmt_tok_is(&l->tok[i], "limit"))
+			i++;
+		if (i < n && stmt_tok_char(&l->tok[i], '='))
+			i++;
+		if (i < n && (stmt_tok_char(&l->tok[i], '-') || stmt_tok_char(&l->tok[i], '+')))
+			i++;
+		if (i >= n)
+			break;
+		const stmt_tok *value = &l->tok[i++];
+		if (!stmt_tok_is(name, "template"))
+			continue;
+		if (stmt_tok_is(value, "default"))
+			break;
+		return stmt_db_name(value, buf, cap) ? STMT_DB_NAMED : STMT_DB_UNKNOWN;
+	}
+	if (l->n > STMT_DB_TOKS)
+		return STMT_DB_UNKNOWN; /* TEMPLATE may come later */
+	if (cap <= strlen(dflt))
+		return STMT_DB_UNKNOWN;
+	memcpy(buf, dflt, strlen(dflt) + 1);
+	return STMT_DB_NAMED;
+}
+
+stmt_db_need stmt_exclusive_database(const stmt_info *s, char *buf, size_t cap)
+{
+	stmt_toklist l;
+
+	if (s->kind != STMT_CREATE_DATABASE && s->kind != STMT_DROP_DATABASE &&
+	    s->kind != STMT_ALTER_DATABASE)
+		return STMT_DB_NONE;
+	if (s->kind == STMT_CREATE_DATABASE) {
+		l.n = 0;
+		stmt_lex(s->start, s->len, 0, stmt_collect, &l);
+		return stmt_db_template(&l, buf, cap);
+	}
+	if (s->name == NULL || s->name_len == 0)
+		return STMT_DB_UNKNOWN;
+	l.n = 0;
+	stmt_lex(s->name, s->name_len, 0, stmt_collect, &l);
+	return l.n == 1 && stmt_db_name(&l.tok[0], buf, cap) ? STMT_DB_NAMED : STMT_DB_UNKNOWN;
+}
+
 const char *stmt_kind_name(stmt_kind kind)
 {
 	static const char *const names[STMT_KIND_COUNT] = {
@@ -705,6 +826,7 @@ const char *stmt_kind_name(stmt_kind kind)
 		[STMT_VACUUM] = "VACUUM",
 		[STMT_CREATE_DATABASE] = "CREATE_DATABASE",
 		[STMT_DROP_DATABASE] = "DROP_DATABASE",
+		[STMT_ALTER_DATABASE] = "ALTER_DATABASE",
 		[STMT_ALTER_SYSTEM] = "ALTER_SYSTEM",
 		[STMT_DO] = "DO",
 		[STMT_CALL] = "CALL",

@@ -51,8 +51,9 @@ typedef enum stmt_kind {
 	STMT_COPY,
 	STMT_LOAD,
 	STMT_VACUUM,
-	STMT_CREATE_DATABASE,
-	STMT_DROP_DATABASE,
+	STMT_CREATE_DATABASE,	/* name: the new database */
+	STMT_DROP_DATABASE,	/* name: the database (after IF EXISTS) */
+	STMT_ALTER_DATABASE,	/* name: the database */
 	STMT_ALTER_SYSTEM,
 	STMT_DO,		/* DO and CALL run code the classifier cannot see into */
 	STMT_CALL,
@@ -164,6 +165,23 @@ size_t stmt_classify_opts(const char *sql, size_t len, unsigned opts, stmt_info 
  * length, like snprintf. 0 when the statement has no name.
  */
 size_t stmt_param_name(const stmt_info *s, char *buf, size_t cap);
+
+/*
+ * The database a CREATE, DROP or ALTER DATABASE needs no other session in
+ * (else the server refuses it with 55006, "... is being accessed by other
+ * users"): CREATE's template (TEMPLATE [=] name, else "template1"), the
+ * database dropped or altered (whatever the ALTER: only RENAME TO and SET
+ * TABLESPACE need it alone). The name as the server looks it up: unquoted
+ * lower-cased (ASCII A-Z), quoted unquoted ("" -> "), a string literal's
+ * text.
+ */
+typedef enum stmt_db_need {
+	STMT_DB_NONE,	 /* not such a statement */
+	STMT_DB_NAMED,	 /* the name is in buf */
+	STMT_DB_UNKNOWN, /* such a statement, but the name cannot be read here
+			  * (U&"...", an escape string, longer than cap - 1...) */
+} stmt_db_need;
+stmt_db_need stmt_exclusive_database(const stmt_info *s, char *buf, size_t cap);
 
 /* "SET", "BEGIN", ...: the kind's name, for logs and tests. */
 const char *stmt_kind_name(stmt_kind kind);

@@ -760,6 +760,49 @@ static void test_lexer(void **state)
 	toks_are("/* /* */", "C!:/* /* */|");
 }
 
+/* ---- the database a database statement needs alone */
+
+#define db_is(sql, kind, need, want) test_db(__LINE__, sql, kind, need, want)
+static void test_db(int line, const char *sql, stmt_kind kind, stmt_db_need need, const char *want)
+{
+	char buf[64] = "";
+	test_one(line, sql, 0, kind, 0);
+	stmt_db_need got = stmt_exclusive_database(&st[0], buf, sizeof buf);
+	if (got != need || (need == STMT_DB_NAMED && strcmp(buf, want) != 0))
+		fail_msg("line %d: [%s]: %d [%s], want %d [%s]", line, sql, (int)got, buf, (int)need,
+			 want ? want : "");
+}
+
+static void test_database_names(void **state)
+{
+	(void)state;
+	db_is("CREATE DATABASE d", STMT_CREATE_DATABASE, STMT_DB_NAMED, "template1");
+	name_is(0, "d");
+	db_is("create database d template template0", STMT_CREATE_DATABASE, STMT_DB_NAMED, "template0");
+	db_is("CREATE DATABASE d WITH OWNER = r ENCODING 'UTF8' CONNECTION LIMIT = -1 TEMPLATE = \"My\"\"Db\"",
+	      STMT_CREATE_DATABASE, STMT_DB_NAMED, "My\"Db");
+	db_is("CREATE DATABASE d TEMPLATE 'Src''s'", STMT_CREATE_DATABASE, STMT_DB_NAMED, "Src's");
+	db_is("CREATE DATABASE d TEMPLATE Src /* template x */", STMT_CREATE_DATABASE, STMT_DB_NAMED, "src");
+	db_is("CREATE DATABASE d TEMPLATE DEFAULT", STMT_CREATE_DATABASE, STMT_DB_NAMED, "template1");
+	db_is("CREATE DATABASE d OWNER template", STMT_CREATE_DATABASE, STMT_DB_NAMED, "template1");
+	db_is("CREATE DATABASE \"template x\" OWNER r", STMT_CREATE_DATABASE, STMT_DB_NAMED, "template1");
+	db_is("CREATE DATABASE d TEMPLATE U&\"d\\0061\"", STMT_CREATE_DATABASE, STMT_DB_UNKNOWN, NULL);
+	db_is("CREATE DATABASE d TEMPLATE E'x'", STMT_CREATE_DATABASE, STMT_DB_UNKNOWN, NULL);
+	db_is("CREATE DATABASE d TEMPLATE aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+	      STMT_CREATE_DATABASE, STMT_DB_UNKNOWN, NULL);
+	db_is("DROP DATABASE x", STMT_DROP_DATABASE, STMT_DB_NAMED, "x");
+	db_is("drop database if exists \"X y\" with (force)", STMT_DROP_DATABASE, STMT_DB_NAMED, "X y");
+	name_is(0, "\"X y\"");
+	db_is("DROP DATABASE Mixed", STMT_DROP_DATABASE, STMT_DB_NAMED, "mixed");
+	db_is("ALTER DATABASE x RENAME TO y", STMT_ALTER_DATABASE, STMT_DB_NAMED, "x");
+	db_is("ALTER DATABASE \"x\" SET TABLESPACE t", STMT_ALTER_DATABASE, STMT_DB_NAMED, "x");
+	one("ALTER DATABASE", STMT_ALTER_DATABASE, 0);
+	char buf[64];
+	assert_int_equal(stmt_exclusive_database(&st[0], buf, sizeof buf), STMT_DB_UNKNOWN);
+	one("DROP TABLE x", STMT_OTHER, 0);
+	assert_int_equal(stmt_exclusive_database(&st[0], buf, sizeof buf), STMT_DB_NONE);
+}
+
 static void test_kind_names(void **state)
 {
 	(void)state;
@@ -790,6 +833,7 @@ int main(void)
 		cmocka_unit_test(test_long_runs),
 		cmocka_unit_test(test_long_dollar_tag),
 		cmocka_unit_test(test_lexer),
+		cmocka_unit_test(test_database_names),
 		cmocka_unit_test(test_kind_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
