@@ -45,6 +45,7 @@ static void fz_say_current(void)
 	w = write(STDERR_FILENO, fz_current, strlen(fz_current));
 	w = write(STDERR_FILENO, "\n", 1);
 	(void)w;
+	fz_current[0] = '\0'; /* said once, though abort() may follow */
 }
 
 static void fz_on_signal(int sig)
