@@ -105,7 +105,7 @@ merge_target() {
 	# Already in the first directory: merged inputs must add coverage to them.
 	for keep in "$root/fuzz/regress/$kind" "$root/fuzz/seeds/$kind"; do
 		if [ -d "$keep" ]; then
-			cp -- "$keep"/* "$out/"
+			cp -- "$keep"/* "$out/" 2>/dev/null || true
 		fi
 	done
 	"$build/fuzz/$t" -set_cover_merge=1 -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
@@ -117,6 +117,7 @@ merge_target() {
 	for keep in "$root/fuzz/regress/$kind" "$root/fuzz/seeds/$kind"; do
 		if [ -d "$keep" ]; then
 			for f in "$keep"/*; do
+				[ -e "$f" ] || continue
 				rm -f -- "$out/${f##*/}"
 			done
 		fi
