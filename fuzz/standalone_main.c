@@ -3,7 +3,9 @@
  * LLVMFuzzerTestOneInput once per file named on the command line (a
  * directory: once per file in it), or once on all of stdin when there are
  * none. Each input is handed over in an exactly sized heap block, so ASan
- * sees a read past its end.
+ * sees a read past its end. When an input kills the process (a failed
+ * check, a signal, a sanitizer report) its path is printed last, so a
+ * replay of a whole corpus (ctest's fuzz_replay_<kind>) names the culprit.
  *
  * Built with afl-clang-fast/afl-clang-lto it also runs AFL++'s persistent
  * mode (shared-memory test cases, many per process) when given no files.
@@ -18,14 +20,58 @@
  * or with CMake: -DPGW_FUZZ=ON -DPGW_FUZZ_STANDALONE=ON and CC=afl-clang-fast.
  */
 #include <dirent.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
+/* Present only when a sanitizer runtime is linked in. */
+void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
+
+/* The input being run, for the dying words below. */
+static char fz_current[4096];
+
+static void fz_say_current(void)
+{
+	static const char pre[] = "\nfuzz replay: the input that failed: ";
+	if (fz_current[0] == '\0')
+		return;
+	ssize_t w = write(STDERR_FILENO, pre, sizeof pre - 1);
+	w = write(STDERR_FILENO, fz_current, strlen(fz_current));
+	w = write(STDERR_FILENO, "\n", 1);
+	(void)w;
+	fz_current[0] = '\0'; /* said once, though abort() may follow */
+}
+
+static void fz_on_signal(int sig)
+{
+	fz_say_current();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/*
+ * A sanitizer's report ends in its death callback (or in abort() with
+ * abort_on_error=1); it keeps its own SIGSEGV handling, so only SIGABRT is
+ * taken here. Without one, every fatal signal is.
+ */
+static void fz_watch_deaths(void)
+{
+	signal(SIGABRT, fz_on_signal);
+	if (__sanitizer_set_death_callback) {
+		__sanitizer_set_death_callback(fz_say_current);
+		return;
+	}
+	signal(SIGSEGV, fz_on_signal);
+	signal(SIGBUS, fz_on_signal);
+	signal(SIGFPE, fz_on_signal);
+	signal(SIGILL, fz_on_signal);
+}
 
 static int run_stream(FILE *f, const char *name)
 {
@@ -60,7 +106,9 @@ static int run_stream(FILE *f, const char *name)
 	}
 	memcpy(exact, buf, len);
 	free(buf);
+	snprintf(fz_current, sizeof fz_current, "%s", name);
 	LLVMFuzzerTestOneInput(exact, len);
+	fz_current[0] = '\0';
 	free(exact);
 	return 0;
 }
@@ -89,7 +137,8 @@ static int run_path(const char *path, size_t *count)
 				rc = -1;
 				break;
 			}
-			snprintf(sub, n, "%s/%s", path, e->d_name);
+			size_t pl = strlen(path);
+			snprintf(sub, n, "%s%s%s", path, pl && path[pl - 1] == '/' ? "" : "/", e->d_name);
 			rc = run_path(sub, count);
 			free(sub);
 		}
@@ -118,6 +167,7 @@ int main(int argc, char **argv)
 		LLVMFuzzerInitialize(&argc, &argv);
 	size_t count = 0;
 	int files = 0;
+	fz_watch_deaths();
 	for (int i = 1; i < argc; i++) {
 		if (argv[i][0] == '-' && argv[i][1] != '\0')
 			continue; /* libFuzzer-style flags: ignored */

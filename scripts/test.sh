@@ -5,7 +5,9 @@
 #
 #   1. installs the Debian packages the build needs (as root, only when
 #      some are missing; non-interactive),
-#   2. builds build/ with -DPGW_WERROR=ON and runs ctest,
+#   2. builds build/ with -DPGW_WERROR=ON and runs ctest (the unit tests,
+#      and every fuzz/corpus, fuzz/regress and fuzz/seeds input replayed
+#      through its fuzz target),
 #   3. builds build-asan/ with ASan+UBSan (PGW_SANITIZE=ON) and runs ctest,
 #   4. runs the integration tests (tests/integration: psql, psycopg2,
 #      psycopg 3, asyncpg, node-postgres, pgbench, replication clients and
@@ -14,7 +16,8 @@
 #      real-client modules again through a multipooler (run.py --remote,
 #      its known failures listed in tests/integration/remote_known_failures.txt),
 #   5. runs the conformance suites (tests/conformance/run.sh),
-#   6. runs scripts/fuzz.sh for PGW_FUZZ_SECONDS (default 60) per target.
+#   6. runs scripts/fuzz.sh for PGW_FUZZ_SECONDS (default 60) per target,
+#      each starting from its committed corpus.
 #
 # Exits non-zero on the first failure.
 set -euo pipefail
