@@ -314,7 +314,8 @@ void client_apply_effect(client *cl, const stmt_effect *e, const char *t, bool h
 		}
 		break;
 	case STMT_DEALLOCATE:
-		prep_clear_named(&cl->prep); /* DEALLOCATE ALL */
+		if (e->flags & STMT_F_ALL)
+			prep_clear_named(&cl->prep);
 		break;
 	default:
 		/* LISTEN, PREPARE, temp objects, session advisory locks,
@@ -1233,31 +1234,11 @@ static bool local_deallocate(client *cl, const pgw_msg *m, step *out)
 	pgw_error err;
 	if (cl->prep.count == 0 || pgw_decode_msg_body(&q, &err) != PGW_OK)
 		return false;
-	const char *sql = (const char *)q.body.query.query.ptr;
-	size_t len = q.body.query.query.len, i = 0;
-	while (i < len && (sql[i] == ' ' || sql[i] == '\t' || sql[i] == '\n' || sql[i] == '\r'))
-		i++;
-	if (len - i < 10 || strncasecmp(sql + i, "deallocate", 10) != 0)
+	char name[64];
+	size_t n = ext_deallocate_target((const char *)q.body.query.query.ptr,
+					 q.body.query.query.len, name, sizeof name);
+	if (!n)
 		return false;
-	stmt_info info[2];
-	if (stmt_classify(sql, len, info, 2) != 1 || info[0].kind != STMT_DEALLOCATE ||
-	    (info[0].flags & STMT_F_ALL) || !info[0].name_len)
-		return false;
-	/* The identifier as the server reads it. */
-	char name[1024];
-	size_t n = 0;
-	const char *id = info[0].name;
-	size_t idlen = info[0].name_len;
-	if (id[0] == '"') {
-		for (size_t k = 1; k + 1 < idlen && n + 1 < sizeof name; k++) {
-			name[n++] = id[k];
-			if (id[k] == '"')
-				k++;
-		}
-	} else {
-		for (size_t k = 0; k < idlen && n + 1 < sizeof name; k++)
-			name[n++] = (char)(id[k] >= 'A' && id[k] <= 'Z' ? id[k] + 32 : id[k]);
-	}
 	if (cl->ext_skip || !prep_find(&cl->prep, name, n))
 		return false;
 	/* Answered once all before it is, so the answer is in its place and

@@ -58,7 +58,8 @@ typedef enum pend_kind {
 	PEND_FUNCTION,
 	PEND_OWN_PARSE, /* the gateway's: preparing a statement of the session */
 	PEND_OWN_CLOSE, /* the gateway's: evicting a statement, or the unnamed one */
-	PEND_LOCAL,	/* answered by the gateway: ParseComplete or CloseComplete */
+	PEND_LOCAL,	/* answered by the gateway: ParseComplete, CloseComplete, or
+			 * CommandComplete "DEALLOCATE" ('C') */
 	PEND_COPY_END,	/* no answer: the client ended a COPY before it began */
 } pend_kind;
 
@@ -158,6 +159,7 @@ struct client {
 	bool batch_failed; /* an error in the implicit transaction open */
 	bool pq_finish;	   /* the message being relayed ends the head's answer */
 	bool pq_blocked;   /* reading paused until the server answers more */
+	uint32_t batches;  /* Syncs sent: the number of the batch now open */
 	/* Entries with an undo pushed and settled (answered or undone), and
 	 * how many had been pushed at the last Sync. */
 	uint32_t undo_pushed, undo_settled, settle_mark;

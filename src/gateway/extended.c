@@ -110,7 +110,11 @@ static void emit_locals(client *cl)
 {
 	pend *p;
 	while ((p = pq_head(cl)) && (p->kind == PEND_LOCAL || p->kind == PEND_COPY_END)) {
-		if (p->kind == PEND_LOCAL) {
+		if (p->kind == PEND_LOCAL && p->local_type == 'C') {
+			static const uint8_t done[16] = {'C', 0, 0, 0, 15, 'D', 'E', 'A', 'L', 'L',
+							 'O', 'C', 'A', 'T', 'E', 0};
+			conn_write(&cl->conn, done, sizeof done);
+		} else if (p->kind == PEND_LOCAL) {
 			uint8_t m[5] = {p->local_type, 0, 0, 0, 4};
 			conn_write(&cl->conn, m, sizeof m);
 		}
@@ -555,6 +559,18 @@ static bool is_reserved(const pgw_str *name)
 	       memcmp(name->ptr, STMTCACHE_PREFIX, sizeof STMTCACHE_PREFIX - 1) == 0;
 }
 
+size_t ext_deallocate_target(const char *sql, size_t len, char *buf, size_t cap)
+{
+	stmt_info info[2];
+	if (stmt_classify(sql, len, info, 2) != 1 || info[0].kind != STMT_DEALLOCATE ||
+	    (info[0].flags & (STMT_F_ALL | STMT_F_UNTERMINATED)) || !info[0].name_len ||
+	    info[0].name + info[0].name_len != info[0].start + info[0].len)
+		return 0;
+	size_t n = stmt_param_name(&info[0], buf, cap);
+	/* Longer names PostgreSQL truncates (NAMEDATALEN): it judges those. */
+	return n < cap && n < 64 ? n : 0;
+}
+
 /* What running the query changes in the session, when it does. */
 static void classify(prep_stmt *s)
 {
@@ -562,6 +578,23 @@ static void classify(prep_stmt *s)
 	size_t klen = s->key.len;
 	const char *q = (const char *)s->key.bytes;
 	size_t qlen = strnlen(q, klen);
+	char target[NAMEDATALEN_MAX];
+	size_t tlen = ext_deallocate_target(q, qlen, target, sizeof target);
+	if (tlen) {
+		/* DEALLOCATE of a statement: when it names one of the
+		 * session's, its Execute is answered here (see on_execute). */
+		stmt_effect *e = calloc(1, sizeof *e);
+		if (e && !(e->name = strndup(target, tlen))) {
+			free(e);
+			e = NULL;
+		}
+		if (e) {
+			e->kind = STMT_DEALLOCATE;
+			e->len = tlen;
+			s->effect = e;
+		}
+		return;
+	}
 	size_t n = stmt_classify(q, qlen, info, 2);
 	if (n != 1 || !client_has_effect(info[0].kind, info[0].flags))
 		return;
@@ -755,10 +788,46 @@ static client_step on_close(client *cl, const pgw_msg *m)
 	return STEP_DONE;
 }
 
+/*
+ * The Execute of a DEALLOCATE that names one of the session's statements:
+ * the server connection holds that one under another name, if at all, so
+ * the gateway drops it and answers as PostgreSQL would, in its place among
+ * the answers. Should something before it fail, the statement comes back
+ * (UNDO_CLOSED). Whether the transaction lets the Execute run must be
+ * known: its Bind went in this batch (the server judges that), or every
+ * answer is in and the transaction did not fail. False: the server runs it.
+ */
+static bool local_deallocate(client *cl, const pgw_execute *ex, const prep_stmt *portal_stmt,
+			     client_step *out)
+{
+	const stmt_effect *e = portal_stmt->effect;
+	prep_stmt *s = prep_find(&cl->prep, e->name, e->len);
+	if (!s)
+		return false;
+	if (prep_portal_batch(&cl->prep, (const char *)ex->portal.ptr, ex->portal.len) !=
+	    cl->batches) {
+		if (ext_wait_for_answers(cl)) {
+			*out = STEP_WAIT;
+			return true;
+		}
+		if (cl->txn_status == 'E')
+			return false;
+	}
+	s = prep_remove(&cl->prep, e->name, e->len);
+	push_local(cl, 'C', UNDO_CLOSED, s);
+	prep_unref(s);
+	*out = STEP_DONE;
+	return true;
+}
+
 static client_step on_execute(client *cl, const pgw_msg *m)
 {
 	const pgw_execute *ex = &m->body.execute;
 	prep_stmt *s = prep_portal_get(&cl->prep, (const char *)ex->portal.ptr, ex->portal.len);
+	client_step st;
+	if (s && s->effect && s->effect->kind == STMT_DEALLOCATE && s->effect->name &&
+	    local_deallocate(cl, ex, s, &st))
+		return st;
 	if (s && s->effect &&
 	    (s->effect->kind == STMT_DISCARD_ALL ||
 	     (s->effect->kind == STMT_DEALLOCATE && (s->effect->flags & STMT_F_ALL))))
@@ -786,6 +855,7 @@ static client_step on_sync(client *cl, const pgw_msg *m)
 	cl->batch_open = false;
 	cl->ext_skip = false;
 	cl->settle_mark = cl->undo_pushed;
+	cl->batches++;
 	return STEP_DONE;
 }
 
@@ -843,6 +913,16 @@ client_step ext_client_message(client *cl, const pgw_msg *m)
 		return STEP_WAIT;
 	}
 	cl->batch_open = true;
+	static const uint8_t kinds[256] = {['P'] = PEND_PARSE,	['B'] = PEND_BIND, ['D'] = PEND_DESCRIBE,
+					   ['E'] = PEND_EXECUTE, ['C'] = PEND_CLOSE};
+	if (cl->gw->gw->cfg.mode == POOL_MODE_SESSION) {
+		/* The server connection is the session's alone: its statements
+		 * keep the client's names, so SQL's EXECUTE, DEALLOCATE and
+		 * pg_prepared_statements see them as in PostgreSQL. */
+		send_raw(cl, m);
+		push_simple(cl, (pend_kind)kinds[m->type], NULL, 0);
+		return STEP_DONE;
+	}
 	pgw_msg msg = *m;
 	pgw_error err;
 	bool ok = pgw_decode_msg_body(&msg, &err) == PGW_OK;
@@ -861,7 +941,7 @@ client_step ext_client_message(client *cl, const pgw_msg *m)
 		st = on_statement_ref(cl, &msg, &msg.body.bind.statement, PEND_BIND, &s);
 		if (st == STEP_DONE)
 			prep_portal_set(&cl->prep, (const char *)msg.body.bind.portal.ptr,
-					msg.body.bind.portal.len, s);
+					msg.body.bind.portal.len, s, cl->batches);
 		return st;
 	case 'D':
 		if (!ok || msg.body.describe.target != 'S')
@@ -880,8 +960,6 @@ client_step ext_client_message(client *cl, const pgw_msg *m)
 	}
 	/* A malformed body, or a message passed on as it is: the server
 	 * answers it. */
-	static const uint8_t kinds[256] = {['B'] = PEND_BIND, ['D'] = PEND_DESCRIBE,
-					   ['E'] = PEND_EXECUTE, ['C'] = PEND_CLOSE};
 	send_raw(cl, m);
 	push_simple(cl, (pend_kind)kinds[m->type], NULL, 0);
 	return STEP_DONE;

@@ -30,6 +30,12 @@ void ext_expect_request(client *cl, bool function, uint32_t seq, bool drops_stat
  * answers to what the client sent before are outstanding. */
 bool ext_wait_for_answers(client *cl);
 
+/* The statement a query that is exactly one DEALLOCATE [PREPARE] name
+ * drops, as PostgreSQL reads the name, into buf (cap bytes, with a NUL);
+ * its length, or 0 when the query is anything else (ALL, several
+ * statements, a name PostgreSQL would truncate). */
+size_t ext_deallocate_target(const char *sql, size_t len, char *buf, size_t cap);
+
 typedef enum ext_action {
 	EXT_RELAY,    /* the caller passes the message on as it is */
 	EXT_WRITTEN,  /* an error, already written in the client's terms */

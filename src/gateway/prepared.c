@@ -149,7 +149,7 @@ static prep_portal *portal_find(const prep_table *t, const char *name, size_t le
 	return NULL;
 }
 
-void prep_portal_set(prep_table *t, const char *name, size_t len, prep_stmt *s)
+void prep_portal_set(prep_table *t, const char *name, size_t len, prep_stmt *s, uint32_t batch)
 {
 	prep_portal *p = portal_find(t, name, len);
 	if (!p) {
@@ -172,6 +172,7 @@ void prep_portal_set(prep_table *t, const char *name, size_t len, prep_stmt *s)
 	}
 	prep_stmt *old = p->stmt;
 	p->stmt = prep_ref(s);
+	p->batch = batch;
 	prep_unref(old);
 }
 
@@ -179,6 +180,12 @@ prep_stmt *prep_portal_get(const prep_table *t, const char *name, size_t len)
 {
 	prep_portal *p = portal_find(t, name, len);
 	return p ? p->stmt : NULL;
+}
+
+uint32_t prep_portal_batch(const prep_table *t, const char *name, size_t len)
+{
+	prep_portal *p = portal_find(t, name, len);
+	return p ? p->batch : 0;
 }
 
 void prep_portal_drop(prep_table *t, const char *name, size_t len)

@@ -30,6 +30,7 @@ typedef struct prep_stmt {
 typedef struct prep_portal {
 	char *name;
 	prep_stmt *stmt;
+	uint32_t batch; /* the batch (Syncs sent before it) its Bind went in */
 } prep_portal;
 
 typedef struct prep_table {
@@ -60,8 +61,10 @@ void prep_set_unnamed(prep_table *t, prep_stmt *s);
 /* DEALLOCATE ALL: the named statements go. */
 void prep_clear_named(prep_table *t);
 
-void prep_portal_set(prep_table *t, const char *name, size_t len, prep_stmt *s);
+void prep_portal_set(prep_table *t, const char *name, size_t len, prep_stmt *s, uint32_t batch);
 prep_stmt *prep_portal_get(const prep_table *t, const char *name, size_t len);
+/* The batch the portal was bound in (see prep_portal). */
+uint32_t prep_portal_batch(const prep_table *t, const char *name, size_t len);
 void prep_portal_drop(prep_table *t, const char *name, size_t len);
 /* The transaction ended: its portals went with it. */
 void prep_portal_clear(prep_table *t);
