@@ -316,6 +316,8 @@ void client_apply_effect(client *cl, const stmt_effect *e, const char *t, bool h
 	case STMT_DEALLOCATE:
 		if (e->flags & STMT_F_ALL)
 			prep_clear_named(&cl->prep);
+		else if (e->stmt_id)
+			ext_deallocated(cl, e);
 		break;
 	default:
 		/* LISTEN, PREPARE, temp objects, session advisory locks,
@@ -1177,11 +1179,15 @@ static step forward(client *cl, const pgw_msg *m, request_kind kind)
 		return STEP_WAIT;
 	request *r = req_push(cl, kind);
 	bool drops = false;
+	ext_mapped mapped = {0};
 	if (kind == REQ_QUERY) {
 		pgw_msg q = *m;
 		pgw_error err;
-		if (pgw_decode_msg_body(&q, &err) == PGW_OK)
+		if (pgw_decode_msg_body(&q, &err) == PGW_OK) {
 			track_query(cl, r, &q.body.query.query);
+			ext_map_query(cl, r, (const char *)q.body.query.query.ptr, q.body.query.query.len,
+				      &mapped);
+		}
 		be->unnamed_uid = 0; /* a simple Query drops the unnamed statement */
 		for (uint16_t i = 0; i < r->neffects; i++)
 			if (r->effects[i].kind == STMT_DISCARD_ALL || r->effects[i].kind == STMT_DEALLOCATE)
@@ -1199,8 +1205,12 @@ static step forward(client *cl, const pgw_msg *m, request_kind kind)
 		}
 	}
 	cl->retry_ok = false;
-	backend_send(be, m->raw, m->raw_len, 1);
-	ext_expect_request(cl, kind == REQ_FUNCTION, r->seq, drops);
+	if (mapped.sql)
+		backend_send_query(be, mapped.sql, mapped.len, false);
+	else
+		backend_send(be, m->raw, m->raw_len, 1);
+	free(mapped.sql);
+	ext_expect_request(cl, kind == REQ_FUNCTION, r->seq, drops, &mapped);
 	return STEP_DONE;
 }
 

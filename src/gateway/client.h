@@ -58,6 +58,7 @@ typedef enum pend_kind {
 	PEND_FUNCTION,
 	PEND_OWN_PARSE, /* the gateway's: preparing a statement of the session */
 	PEND_OWN_CLOSE, /* the gateway's: evicting a statement, or the unnamed one */
+	PEND_OWN_SYNC,	/* the gateway's: ends its Parses ahead of a Query */
 	PEND_LOCAL,	/* answered by the gateway: ParseComplete, CloseComplete, or
 			 * CommandComplete "DEALLOCATE" ('C') */
 	PEND_COPY_END,	/* no answer: the client ended a COPY before it began */
@@ -72,11 +73,23 @@ typedef enum pend_undo {
 	UNDO_DROPPED_UNNAMED, /* a Query dropped stmt, the unnamed statement */
 } pend_undo;
 
+/* Names of the session's statements a Query's text holds, replaced by
+ * the server's (see ext_map_query): its errors get the client's back. */
+typedef struct pend_alias {
+	uint32_t id;	  /* the server statement */
+	prep_stmt *stmt;  /* the client's (a reference) */
+	size_t end;	  /* where the server's name ends in the text sent, in characters */
+	long delta;	  /* characters the server's name has more than the client's */
+} pend_alias;
+
 typedef struct pend {
 	uint8_t kind;
 	uint8_t undo;
 	uint8_t local_type; /* PEND_LOCAL: the message type answered */
 	bool duplicate;	    /* its error stands for 42P05: stmt's name is taken */
+	bool quiet;	    /* PEND_OWN_PARSE ahead of a Query: its error is not the client's */
+	uint8_t naliases;
+	pend_alias *aliases; /* PEND_QUERY (malloc'd) */
 	bool settles;	    /* it changes the session's statements: see unsettled() */
 	uint32_t stmt_id;   /* the server statement named in the message, or 0 */
 	uint32_t seq;	    /* PEND_SYNC/QUERY/FUNCTION: the request */

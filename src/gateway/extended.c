@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/log.h"
 #include "sql/stmt.h"
@@ -56,11 +57,21 @@ static pend *pq_push(client *cl, pend_kind kind)
 	return p;
 }
 
+static void free_aliases(pend_alias *a, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		prep_unref(a[i].stmt);
+	free(a);
+}
+
 static void pend_release(pend *p)
 {
 	prep_unref(p->stmt);
 	prep_unref(p->prev);
 	p->stmt = p->prev = NULL;
+	free_aliases(p->aliases, p->naliases);
+	p->aliases = NULL;
+	p->naliases = 0;
 }
 
 /* A message that changes the session's statements: until the server has
@@ -219,8 +230,89 @@ static void fail_to_sync(client *cl)
 
 /* ---- errors in the client's terms */
 
-/* The server's ErrorResponse with its statement name replaced by the
- * client's, wherever it appears in quotes. */
+/* A server statement's name, quoted as errors quote it. */
+static size_t quoted_server_name(uint32_t id, char *buf)
+{
+	buf[0] = '"';
+	size_t n = id ? stmtcache_name(id, buf + 1) : sizeof POISON_NAME - 1;
+	if (!id)
+		memcpy(buf + 1, POISON_NAME, n);
+	buf[n + 1] = '"';
+	return n + 2;
+}
+
+/* A character position (the 'P' field) in the text sent, put back in the
+ * text the client sent: the server's names it holds differ in length. */
+static void write_position(pgw_wbuf *w, const char *t, size_t len, const pend_alias *al, size_t nal)
+{
+	char num[24];
+	long pos = 0;
+	size_t i = 0;
+	for (; i < len && i < 12 && t[i] >= '0' && t[i] <= '9'; i++)
+		pos = pos * 10 + (t[i] - '0');
+	if (i != len || i == 0) {
+		pgw_w_cstr(w, t, len);
+		return;
+	}
+	long at = pos;
+	for (size_t k = 0; k < nal; k++)
+		if ((size_t)at > al[k].end)
+			pos -= al[k].delta;
+	int n = snprintf(num, sizeof num, "%ld", pos > 0 ? pos : 1);
+	pgw_w_cstr(w, num, (size_t)n);
+}
+
+/* The server's ErrorResponse with the server statement names of ids[]
+ * replaced by the client's names of stmts[], wherever they appear in
+ * quotes; with aliases, positions are the client's text's. */
+static void write_renamed_error(client *cl, pgw_msg *m, const uint32_t *ids,
+				const prep_stmt *const *stmts, size_t n, const pend_alias *al,
+				size_t nal)
+{
+	char from[8][STMTCACHE_NAME_MAX + 2];
+	size_t flen[8];
+	n = n < 8 ? n : 8;
+	for (size_t k = 0; k < n; k++)
+		flen[k] = quoted_server_name(ids[k], from[k]);
+	pgw_wbuf *w = conn_wbuf(&cl->conn);
+	size_t at = pgw_w_begin(w, 'E');
+	pgw_iter it = pgw_array_iter(&m->body.error_response.fields);
+	uint8_t code;
+	pgw_str text;
+	while (pgw_next_field(&it, &code, &text)) {
+		pgw_w_u8(w, code);
+		const char *t = (const char *)text.ptr, *end = t + text.len;
+		if (code == 'P' && nal) {
+			write_position(w, t, text.len, al, nal);
+			continue;
+		}
+		while (t < end) {
+			const char *hit = NULL;
+			size_t which = 0;
+			for (size_t k = 0; k < n; k++) {
+				const char *h = memmem(t, (size_t)(end - t), from[k], flen[k]);
+				if (h && (!hit || h < hit)) {
+					hit = h;
+					which = k;
+				}
+			}
+			if (!hit)
+				break;
+			pgw_w_bytes(w, t, (size_t)(hit - t));
+			pgw_w_u8(w, '"');
+			pgw_w_bytes(w, stmts[which]->name, stmts[which]->name_len);
+			pgw_w_u8(w, '"');
+			t = hit + flen[which];
+		}
+		pgw_w_cstr(w, t, (size_t)(end - t));
+	}
+	pgw_w_u8(w, 0);
+	pgw_w_end(w, at);
+	conn_wrote(&cl->conn);
+}
+
+/* The server's ErrorResponse in the client's terms: its statement's name
+ * (or a Query's statements' names) put back. */
 static void write_error(client *cl, pgw_msg *m, const pend *p)
 {
 	const prep_stmt *s = p->stmt;
@@ -245,39 +337,23 @@ static void write_error(client *cl, pgw_msg *m, const pend *p)
 		conn_wrote(&cl->conn);
 		return;
 	}
+	if (p->kind == PEND_QUERY && p->naliases && pgw_decode_msg_body(m, &err) == PGW_OK) {
+		uint32_t ids[8];
+		const prep_stmt *stmts[8];
+		size_t n = 0;
+		for (size_t k = 0; k < p->naliases && n < 8; k++) {
+			ids[n] = p->aliases[k].id;
+			stmts[n++] = p->aliases[k].stmt;
+		}
+		write_renamed_error(cl, m, ids, stmts, n, p->aliases, p->naliases);
+		return;
+	}
 	if (!s || (p->kind != PEND_BIND && p->kind != PEND_DESCRIBE && p->kind != PEND_OWN_PARSE) ||
 	    pgw_decode_msg_body(m, &err) != PGW_OK) {
 		conn_write(&cl->conn, m->raw, m->raw_len);
 		return;
 	}
-	char from[STMTCACHE_NAME_MAX + 2];
-	from[0] = '"';
-	size_t flen = p->stmt_id ? stmtcache_name(p->stmt_id, from + 1) : sizeof POISON_NAME - 1;
-	if (!p->stmt_id)
-		memcpy(from + 1, POISON_NAME, flen);
-	from[flen + 1] = '"';
-	flen += 2;
-	pgw_wbuf *w = conn_wbuf(&cl->conn);
-	size_t at = pgw_w_begin(w, 'E');
-	pgw_iter it = pgw_array_iter(&m->body.error_response.fields);
-	uint8_t code;
-	pgw_str text;
-	while (pgw_next_field(&it, &code, &text)) {
-		pgw_w_u8(w, code);
-		const char *t = (const char *)text.ptr, *end = t + text.len;
-		const char *hit;
-		while ((hit = memmem(t, (size_t)(end - t), from, flen)) != NULL) {
-			pgw_w_bytes(w, t, (size_t)(hit - t));
-			pgw_w_u8(w, '"');
-			pgw_w_bytes(w, s->name, s->name_len);
-			pgw_w_u8(w, '"');
-			t = hit + flen;
-		}
-		pgw_w_cstr(w, t, (size_t)(end - t));
-	}
-	pgw_w_u8(w, 0);
-	pgw_w_end(w, at);
-	conn_wrote(&cl->conn);
+	write_renamed_error(cl, m, &p->stmt_id, &s, 1, NULL, 0);
 }
 
 /* ---- the server's answers */
@@ -331,8 +407,23 @@ ext_action ext_server_message(client *cl, pgw_msg *m)
 	pend *p = pq_head(cl);
 	if (!p)
 		return EXT_RELAY;
-	bool own = p->kind == PEND_OWN_PARSE || p->kind == PEND_OWN_CLOSE;
-	if (t == 'E' && p->kind != PEND_SYNC && p->kind != PEND_QUERY && p->kind != PEND_FUNCTION) {
+	bool own = p->kind == PEND_OWN_PARSE || p->kind == PEND_OWN_CLOSE || p->kind == PEND_OWN_SYNC;
+	if (t == 'E' && p->quiet) {
+		/* A statement a Query names could not be prepared: the server
+		 * skips to the gateway's Sync, and the Query then fails on the
+		 * name, as it would on the statement's own failure. */
+		while (cl->pq_count && pq_head(cl)->kind != PEND_OWN_SYNC) {
+			undo(cl, pq_head(cl), true);
+			pq_pop(cl);
+		}
+		return EXT_SWALLOW;
+	}
+	if (t == 'E' && p->kind == PEND_QUERY && p->naliases) {
+		write_error(cl, m, p);
+		return EXT_WRITTEN;
+	}
+	if (t == 'E' && p->kind != PEND_SYNC && p->kind != PEND_QUERY && p->kind != PEND_FUNCTION &&
+	    p->kind != PEND_OWN_SYNC) {
 		/* The failing message's effects are taken back; an own Parse
 		 * failing is the failure of the client's message it served. */
 		if (p->kind == PEND_BIND && p->stmt_id && is_stale_plan(m))
@@ -509,7 +600,7 @@ static stmtcache_entry *find_current(client *cl, const prep_stmt *s)
 
 /* The server statement holding s on this connection, prepared first if
  * it is not there: its id, or 0 without memory. */
-static uint32_t prepare_on_server(client *cl, prep_stmt *s)
+static uint32_t prepare_on_server(client *cl, prep_stmt *s, bool quiet)
 {
 	stmtcache *c = &cl->be->stmts;
 	stmtcache_entry *e = find_current(cl, s);
@@ -524,6 +615,7 @@ static uint32_t prepare_on_server(client *cl, prep_stmt *s)
 		return 0;
 	}
 	/* Until it is answered, the statement may not be there after all. */
+	pq_at(cl, cl->pq_count - 1)->quiet = quiet;
 	mark_settles(cl, pq_at(cl, cl->pq_count - 1));
 	char name[STMTCACHE_NAME_MAX];
 	size_t n = stmtcache_name(e->id, name);
@@ -755,7 +847,7 @@ static client_step on_statement_ref(client *cl, const pgw_msg *m, const pgw_str 
 		prep_unref(alias);
 		return STEP_DONE;
 	}
-	uint32_t id = prepare_on_server(cl, s);
+	uint32_t id = prepare_on_server(cl, s, false);
 	if (!id)
 		return STEP_WAIT;
 	char sname[STMTCACHE_NAME_MAX];
@@ -983,11 +1075,21 @@ void ext_copy_ended_early(client *cl)
 		emit_locals(cl);
 }
 
-void ext_expect_request(client *cl, bool function, uint32_t seq, bool drops_statements)
+void ext_expect_request(client *cl, bool function, uint32_t seq, bool drops_statements,
+			ext_mapped *mapped)
 {
 	pend *p = pq_push(cl, function ? PEND_FUNCTION : PEND_QUERY);
 	if (p)
 		p->seq = seq;
+	if (mapped && mapped->aliases) {
+		if (p) {
+			p->aliases = mapped->aliases;
+			p->naliases = mapped->naliases;
+		} else {
+			free_aliases(mapped->aliases, mapped->naliases);
+		}
+		mapped->aliases = NULL;
+	}
 	if (p && drops_statements) {
 		/* The session's statements go when it completes: what comes
 		 * behind it waits for that. */
@@ -1003,6 +1105,199 @@ void ext_expect_request(client *cl, bool function, uint32_t seq, bool drops_stat
 		}
 		prep_set_unnamed(&cl->prep, NULL);
 	}
+}
+
+/* ---- SQL naming the session's statements */
+
+#define MAP_STMTS 256 /* a Query with more statements goes as it is */
+#define MAP_NAMES 8   /* ... or with this many names mapped */
+
+/* EXPLAIN [ANALYZE] [VERBOSE] [(options)] EXECUTE name: where name is. */
+typedef struct explain_scan {
+	int state; /* 0: EXPLAIN, 1: its options, 2: the name, 3: done */
+	int depth;
+	const char *name;
+	size_t name_len;
+} explain_scan;
+
+static bool tok_is(const stmt_tok *t, const char *kw)
+{
+	size_t n = strlen(kw);
+	return t->type == STMT_TOK_IDENT && (size_t)(t->e - t->s) == n && strncasecmp(t->s, kw, n) == 0;
+}
+
+static bool tok_char(const stmt_tok *t, char ch)
+{
+	return t->type == STMT_TOK_PUNCT && t->e - t->s == 1 && t->s[0] == ch;
+}
+
+static void explain_token(void *arg, const stmt_tok *t)
+{
+	explain_scan *x = arg;
+	if (t->type == STMT_TOK_COMMENT || x->state == 3)
+		return;
+	switch (x->state) {
+	case 0:
+		x->state = tok_is(t, "explain") ? 1 : 3;
+		return;
+	case 1:
+		if (tok_char(t, '('))
+			x->depth++;
+		else if (tok_char(t, ')'))
+			x->depth--;
+		else if (x->depth == 0 && tok_is(t, "execute"))
+			x->state = 2;
+		else if (x->depth == 0 && !tok_is(t, "analyze") && !tok_is(t, "analyse") &&
+			 !tok_is(t, "verbose"))
+			x->state = 3;
+		return;
+	default:
+		if (t->type == STMT_TOK_IDENT || (t->type == STMT_TOK_QIDENT && !t->unterminated)) {
+			x->name = t->s;
+			x->name_len = (size_t)(t->e - t->s);
+		}
+		x->state = 3;
+	}
+}
+
+/* The statement a statement of a Query names by SQL, if the session has
+ * it: *at, *len say where the name is; drop: a DEALLOCATE. */
+static prep_stmt *named_statement(client *cl, const stmt_info *si, const char **at, size_t *len,
+				  bool *drop)
+{
+	const char *nm = NULL;
+	size_t nl = 0;
+	*drop = false;
+	if (si->kind == STMT_EXECUTE && si->name_len) {
+		nm = si->name;
+		nl = si->name_len;
+	} else if (si->kind == STMT_DEALLOCATE && !(si->flags & STMT_F_ALL) && si->name_len &&
+		   si->name + si->name_len == si->start + si->len) {
+		nm = si->name;
+		nl = si->name_len;
+		*drop = true;
+	} else if (si->kind == STMT_OTHER && si->len > 7 && strncasecmp(si->start, "explain", 7) == 0) {
+		explain_scan x = {0};
+		stmt_lex(si->start, si->len, 0, explain_token, &x);
+		nm = x.name;
+		nl = x.name_len;
+	}
+	if (!nm || ((nm[0] == 'U' || nm[0] == 'u') && nl > 1 && nm[1] == '&'))
+		return NULL; /* none, or U&"..." (its escapes are not read here) */
+	stmt_info name = {.name = nm, .name_len = nl};
+	char buf[64];
+	size_t n = stmt_param_name(&name, buf, sizeof buf);
+	if (n >= sizeof buf)
+		return NULL; /* PostgreSQL truncates it: not the session's */
+	*at = nm;
+	*len = nl;
+	return prep_find(&cl->prep, buf, n);
+}
+
+/* Characters in [s, e): UTF-8's, which ASCII and the server's other
+ * encodings' names rarely differ from. */
+static size_t chars(const char *s, const char *e)
+{
+	size_t n = 0;
+	for (; s < e; s++)
+		n += ((uint8_t)*s & 0xC0) != 0x80;
+	return n;
+}
+
+bool ext_map_query(client *cl, request *r, const char *sql, size_t len, ext_mapped *out)
+{
+	static _Thread_local stmt_info si[MAP_STMTS];
+	memset(out, 0, sizeof *out);
+	if (!cl->prep.count || !cl->be || cl->gw->gw->cfg.mode == POOL_MODE_SESSION)
+		return false;
+	size_t total = stmt_classify(sql, len, si, MAP_STMTS);
+	if (total > MAP_STMTS || (si[total - 1].flags & STMT_F_UNTERMINATED))
+		return false;
+	struct {
+		const char *at;
+		size_t len;
+		prep_stmt *s;
+		uint16_t index;
+		bool drop;
+		uint32_t id;
+	} hit[MAP_NAMES];
+	size_t nh = 0;
+	uint16_t index = 0;
+	for (size_t i = 0; i < total && nh < MAP_NAMES; i++) {
+		if (si[i].kind == STMT_EMPTY)
+			continue;
+		hit[nh].s = named_statement(cl, &si[i], &hit[nh].at, &hit[nh].len, &hit[nh].drop);
+		hit[nh].index = index++;
+		if (hit[nh].s)
+			nh++;
+	}
+	if (!nh)
+		return false;
+	/* Each one on the server connection, prepared there now if it is not:
+	 * should that fail, the gateway's Sync ends the server's skipping. */
+	uint32_t before = cl->pq_count;
+	for (size_t k = 0; k < nh; k++)
+		if (!(hit[k].id = prepare_on_server(cl, hit[k].s, true)))
+			break;
+	bool parsed = false;
+	for (uint32_t i = before; i < cl->pq_count; i++)
+		parsed |= pq_at(cl, i)->kind == PEND_OWN_PARSE;
+	if (parsed && push_simple(cl, PEND_OWN_SYNC, NULL, 0)) {
+		static const uint8_t sync[5] = {'S', 0, 0, 0, 4};
+		backend_send(cl->be, sync, sizeof sync, 1);
+	}
+	for (size_t k = 0; k < nh; k++)
+		if (!hit[k].id)
+			return false;
+
+	char *text = malloc(len + nh * STMTCACHE_NAME_MAX + 1);
+	pend_alias *al = calloc(nh, sizeof *al);
+	stmt_effect *effects = realloc(r->effects, (r->neffects + nh) * sizeof *effects);
+	if (effects)
+		r->effects = effects;
+	if (!text || !al || !effects) {
+		free(text);
+		free(al);
+		return false;
+	}
+	size_t n = 0, nchars = 0;
+	const char *from = sql;
+	for (size_t k = 0; k < nh; k++) {
+		memcpy(text + n, from, (size_t)(hit[k].at - from));
+		nchars += chars(from, hit[k].at);
+		n += (size_t)(hit[k].at - from);
+		size_t sl = stmtcache_name(hit[k].id, text + n);
+		n += sl;
+		nchars += sl;
+		from = hit[k].at + hit[k].len;
+		al[k] = (pend_alias){hit[k].id, prep_ref(hit[k].s), nchars,
+				     (long)sl - (long)chars(hit[k].at, from)};
+		if (!hit[k].drop)
+			continue;
+		stmt_effect *e = &r->effects[r->neffects];
+		memset(e, 0, sizeof *e);
+		e->index = hit[k].index;
+		e->kind = STMT_DEALLOCATE;
+		e->stmt_id = hit[k].id;
+		if ((e->name = strndup(hit[k].s->name, hit[k].s->name_len))) {
+			e->len = hit[k].s->name_len;
+			r->neffects++;
+		}
+	}
+	memcpy(text + n, from, (size_t)(sql + len - from));
+	n += (size_t)(sql + len - from);
+	text[n] = '\0';
+	out->sql = text;
+	out->len = n;
+	out->aliases = al;
+	out->naliases = (uint8_t)nh;
+	return true;
+}
+
+void ext_deallocated(client *cl, const stmt_effect *e)
+{
+	prep_unref(prep_remove(&cl->prep, e->name, e->len));
+	forget_server_statement(cl, e->stmt_id);
 }
 
 void ext_server_statements_dropped(client *cl)

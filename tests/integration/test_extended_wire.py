@@ -389,6 +389,109 @@ def sc_session_set(c, perturb):
     return out
 
 
+def sc_deallocate_forms(c, perturb):
+    """SQL's DEALLOCATE of statements made with Parse, in a simple Query:
+    alone, with PREPARE, quoted, among other statements, failing."""
+    out = [run(c, *[parse(n, "SELECT '%s'" % n) for n in ("d1", "D2", "d3", "d4", "d5", "d6")],
+               sync())]
+    out.append(run(c, query("DEALLOCATE PREPARE d1")))
+    out.append(run(c, query('DEALLOCATE "D2"')))
+    out.append(run(c, query("DEALLOCATE D2")))
+    out.append(run(c, query('/* it */ deallocate prepare "d3" ;')))
+    perturb()
+    out.append(run(c, bind("", "d1"), execute(""), sync()))
+    out.append(run(c, query("SELECT 1; DEALLOCATE d4; SELECT 2")))
+    out.append(run(c, bind("", "d4"), execute(""), sync()))
+    out.append(run(c, query("SELECT 1/0; DEALLOCATE d5")))
+    out.append(run(c, bind("", "d5"), execute(""), sync()))
+    out.append(run(c, query("DEALLOCATE d5; SELECT 1/0")))
+    out.append(run(c, bind("", "d5"), execute(""), sync()))
+    # pipelined behind it, a Bind of the statement it drops
+    out.append(run(c, query("SELECT 'x'; DEALLOCATE d6"), bind("", "d6"), execute(""), sync(),
+                   count=2))
+    out.append(run(c, query("DEALLOCATE nope")))
+    out.append(run(c, query("SELECT 1; DEALLOCATE nope; SELECT 2")))
+    return out
+
+
+def sc_deallocate_in_transaction(c, perturb):
+    """DEALLOCATE is not transactional; in a failed transaction it is refused."""
+    out = [run(c, parse("t1", "SELECT 't1'"), parse("t2", "SELECT 't2'"), sync())]
+    out.append(run(c, query("BEGIN")))
+    out.append(run(c, query("DEALLOCATE t1")))
+    out.append(run(c, query("ROLLBACK")))
+    out.append(run(c, bind("", "t1"), execute(""), sync()))
+    perturb()
+    out.append(run(c, query("BEGIN")))
+    out.append(run(c, query("SELECT 1/0")))
+    out.append(run(c, query("DEALLOCATE t2")))
+    out.append(run(c, query("SELECT 1; DEALLOCATE t2")))
+    out.append(run(c, parse("", "DEALLOCATE t2"), bind("", ""), execute(""), sync()))
+    out.append(run(c, query("ROLLBACK")))
+    out.append(run(c, bind("", "t2"), execute(""), sync()))
+    return out
+
+
+def sc_deallocate_extended(c, perturb):
+    """DEALLOCATE through the extended protocol (psycopg 3 evicts its
+    statements so), in pipelines, bound in one batch and run in another."""
+    out = [run(c, parse("x1", "SELECT $1::int", [INT4]), parse("x2", "SELECT 'x2'"),
+               parse("x3", "SELECT 'x3'"), sync())]
+    out.append(run(c, parse("", "DEALLOCATE x1"), bind("", ""), describe("P", ""), execute(""),
+                   sync()))
+    out.append(run(c, bind("", "x1", ["1"]), execute(""), sync()))
+    perturb()
+    out.append(run(c, parse("", 'DEALLOCATE PREPARE "x2"'), bind("", ""), execute(""),
+                   bind("", "x2"), execute(""), sync()))
+    out.append(run(c, parse("", "SELECT 1/0"), bind("", ""), execute(""),
+                   parse("", "DEALLOCATE x3"), bind("", ""), execute(""), sync()))
+    out.append(run(c, bind("", "x3"), execute(""), sync()))
+    out.append(run(c, parse("dx", "DEALLOCATE x3"), describe("S", "dx"), bind("", "dx"),
+                   execute(""), sync()))
+    out.append(run(c, bind("", "dx"), execute(""), sync()))
+    out.append(run(c, query("BEGIN")))
+    out.append(run(c, parse("x4", "SELECT 'x4'"), parse("", "DEALLOCATE x4"), bind("p4", ""),
+                   sync()))
+    out.append(run(c, execute("p4"), sync()))
+    out.append(run(c, bind("", "x4"), execute(""), sync()))
+    out.append(run(c, query("ROLLBACK")))
+    out.append(run(c, query("BEGIN")))
+    out.append(run(c, parse("x5", "SELECT 'x5'"), parse("", "DEALLOCATE x5"), bind("p5", ""),
+                   sync()))
+    out.append(run(c, query("SELECT 1/0")))
+    out.append(run(c, execute("p5"), sync()))
+    out.append(run(c, query("ROLLBACK")))
+    out.append(run(c, bind("", "x5"), execute(""), sync()))
+    out.append(run(c, parse("", "DEALLOCATE ALL"), bind("", ""), execute(""), sync()))
+    out.append(run(c, bind("", "x5"), execute(""), sync()))
+    return out
+
+
+def sc_execute_sql(c, perturb):
+    """SQL's EXECUTE (and EXPLAIN EXECUTE) of statements made with Parse;
+    errors name them and point into the text as sent."""
+    out = [run(c, parse("e1", "SELECT $1::int * 2 AS twice", [INT4]),
+               parse("E2", "SELECT 'e2' AS v"), parse("e3", "SELECT 'e3'"), sync())]
+    out.append(run(c, query("EXECUTE e1(21)")))
+    perturb()
+    out.append(run(c, query('EXECUTE "E2"; EXECUTE e1 (4)')))
+    out.append(run(c, query("EXECUTE e1")))
+    out.append(run(c, query("SELECT 1; EXECUTE e1(1, 2)")))
+    out.append(run(c, query("EXECUTE e1('x')")))
+    out.append(run(c, query("EXECUTE e1(1) junk")))
+    out.append(run(c, query("EXPLAIN (COSTS OFF) EXECUTE e1(1)")))
+    out.append(run(c, query('explain verbose execute "E2"')))
+    out.append(run(c, query("EXECUTE nope")))
+    out.append(run(c, query("EXECUTE e1(1); DEALLOCATE e1; EXECUTE e1(2)")))
+    out.append(run(c, query("BEGIN")))
+    out.append(run(c, query("EXECUTE e3")))
+    out.append(run(c, query("SELECT 1/0")))
+    out.append(run(c, query("EXECUTE e3")))
+    out.append(run(c, query("ROLLBACK")))
+    out.append(run(c, query("EXECUTE e3")))
+    return out
+
+
 def sc_empty_and_nodata(c, perturb):
     return [run(c, parse("", ""), bind("", ""), describe("P", ""), execute(""), sync()),
             run(c, parse("n1", "SET search_path = public"), describe("S", "n1"), bind("", "n1"),
