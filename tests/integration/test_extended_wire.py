@@ -2,10 +2,10 @@
 against PostgreSQL and through the gateway and compared message by message
 (every field of every ErrorResponse but the source location).
 
-Through the gateway the scenarios run twice: on a default gateway, and on
-one with a single server connection that keeps at most two prepared
-statements, where another client runs its own statements between the
-scenario's batches. There the scenario's statements are evicted and
+Through the gateway the scenarios run three times: on a default gateway,
+on one in session mode, and on one with a single server connection that
+keeps at most two prepared statements, where another client runs its own
+statements between the scenario's batches. There the scenario's statements are evicted and
 re-prepared, and the unnamed statement is overwritten, all behind its
 back; it must not notice."""
 import itertools
@@ -588,7 +588,8 @@ class ExtendedWireTest(unittest.TestCase):
                        "CREATE TABLE ext_c (a int, b text)", dbname=harness.MAIN_DB)
         cls.direct = env.direct
         cls.targets = [env.gateway(), env.gateway("ext-tight", pool_size=1, workers=1,
-                                                  extra_args=["--max-prepared", "2"])]
+                                                  extra_args=["--max-prepared", "2"]),
+                       env.gateway("ext-session", pool_mode="session")]
 
     def transcript(self, endpoint, name):
         c = Conn(endpoint)
@@ -614,6 +615,40 @@ def _make(name):
 
 for _name in SCENARIOS:
     setattr(ExtendedWireTest, "test_" + _name[3:], _make(_name))
+
+
+def session_names(c):
+    """What pg_prepared_statements shows of statements made with Parse and
+    with SQL's PREPARE, and SQL's EXECUTE and DEALLOCATE of them."""
+    listing = query("SELECT name, statement, parameter_types::text, from_sql "
+                    "FROM pg_prepared_statements ORDER BY name")
+    out = [run(c, parse("s1", "SELECT $1::int", [INT4]), parse("S 2", "SELECT 'two'"), sync())]
+    out.append(run(c, query("PREPARE p3 AS SELECT 3")))
+    out.append(run(c, listing))
+    out.append(run(c, query('EXECUTE "S 2"; EXECUTE s1(7); EXECUTE p3')))
+    out.append(run(c, query("DEALLOCATE s1")))
+    out.append(run(c, parse("", "DEALLOCATE p3"), bind("", ""), execute(""), sync()))
+    out.append(run(c, listing))
+    out.append(run(c, bind("", "p3"), execute(""), sync()))
+    out.append(run(c, query("DEALLOCATE ALL")))
+    out.append(run(c, listing))
+    return out
+
+
+class SessionModeNamesTest(unittest.TestCase):
+    """In session mode the server connection is the client's alone, and its
+    statements keep the client's names: pg_prepared_statements, EXECUTE and
+    DEALLOCATE see them exactly as directly."""
+    maxDiff = None
+
+    def test_pg_prepared_statements(self):
+        env = harness.get_env()
+        want = session_names(Conn(env.direct))
+        gw = env.gateway("ext-session", pool_mode="session")
+        got = session_names(Conn(gw))
+        if got != want:
+            self.fail("through %s:\n%s" % (gw.name, harness.text_diff(
+                pprint.pformat(want, width=110), pprint.pformat(got, width=110))))
 
 
 class StalePlanEverywhereTest(unittest.TestCase):
