@@ -713,6 +713,14 @@ static void classify(prep_stmt *s)
 
 /* ---- the client's messages */
 
+/* Does the session's server connection hold its statements under the
+ * client's own names? In session mode it does, unless it is a
+ * multipooler's: that one prepares them under names of its own. */
+static bool own_names(const client *cl)
+{
+	return cl->gw->gw->cfg.mode == POOL_MODE_SESSION && cl->be && !cl->be->remote;
+}
+
 static client_step on_parse(client *cl, const pgw_msg *m)
 {
 	const pgw_parse *ps = &m->body.parse;
@@ -1007,7 +1015,7 @@ client_step ext_client_message(client *cl, const pgw_msg *m)
 	cl->batch_open = true;
 	static const uint8_t kinds[256] = {['P'] = PEND_PARSE,	['B'] = PEND_BIND, ['D'] = PEND_DESCRIBE,
 					   ['E'] = PEND_EXECUTE, ['C'] = PEND_CLOSE};
-	if (cl->gw->gw->cfg.mode == POOL_MODE_SESSION) {
+	if (own_names(cl)) {
 		/* The server connection is the session's alone: its statements
 		 * keep the client's names, so SQL's EXECUTE, DEALLOCATE and
 		 * pg_prepared_statements see them as in PostgreSQL. */
@@ -1161,10 +1169,13 @@ static void explain_token(void *arg, const stmt_tok *t)
 }
 
 /* The statement a statement of a Query names by SQL, if the session has
- * it: *at, *len say where the name is; drop: a DEALLOCATE. */
+ * it: *at, *len say where the name is; drop: a DEALLOCATE. A name of the
+ * gateway's own (a server statement's) gives a new statement of that name
+ * with *poison set: no server connection holds it for the client. */
 static prep_stmt *named_statement(client *cl, const stmt_info *si, const char **at, size_t *len,
-				  bool *drop)
+				  bool *drop, bool *poison)
 {
+	*poison = false;
 	const char *nm = NULL;
 	size_t nl = 0;
 	*drop = false;
@@ -1191,7 +1202,23 @@ static prep_stmt *named_statement(client *cl, const stmt_info *si, const char **
 		return NULL; /* PostgreSQL truncates it: not the session's */
 	*at = nm;
 	*len = nl;
-	return prep_find(&cl->prep, buf, n);
+	prep_stmt *s = prep_find(&cl->prep, buf, n);
+	pgw_str as_str = {(const uint8_t *)buf, (uint32_t)n};
+	if (s || !is_reserved(&as_str))
+		return s;
+	*poison = true;
+	return prep_new(buf, n, (const uint8_t *)"", 0);
+}
+
+/* May the Query name a server statement of the gateway's (a quick look,
+ * ahead of the lexer's)? */
+static bool names_reserved(const char *sql, size_t len)
+{
+	size_t n = sizeof STMTCACHE_PREFIX - 1;
+	for (size_t i = 0; i + n <= len; i++)
+		if (sql[i] == '_' && strncasecmp(sql + i, STMTCACHE_PREFIX, n) == 0)
+			return true;
+	return false;
 }
 
 /* Characters in [s, e): UTF-8's, which ASCII and the server's other
@@ -1208,7 +1235,7 @@ bool ext_map_query(client *cl, request *r, const char *sql, size_t len, ext_mapp
 {
 	static _Thread_local stmt_info si[MAP_STMTS];
 	memset(out, 0, sizeof *out);
-	if (!cl->prep.count || !cl->be || cl->gw->gw->cfg.mode == POOL_MODE_SESSION)
+	if (!cl->be || own_names(cl) || (!cl->prep.count && !names_reserved(sql, len)))
 		return false;
 	size_t total = stmt_classify(sql, len, si, MAP_STMTS);
 	if (total > MAP_STMTS || (si[total - 1].flags & STMT_F_UNTERMINATED))
@@ -1218,7 +1245,7 @@ bool ext_map_query(client *cl, request *r, const char *sql, size_t len, ext_mapp
 		size_t len;
 		prep_stmt *s;
 		uint16_t index;
-		bool drop;
+		bool drop, poison;
 		uint32_t id;
 	} hit[MAP_NAMES];
 	size_t nh = 0;
@@ -1226,8 +1253,13 @@ bool ext_map_query(client *cl, request *r, const char *sql, size_t len, ext_mapp
 	for (size_t i = 0; i < total && nh < MAP_NAMES; i++) {
 		if (si[i].kind == STMT_EMPTY)
 			continue;
-		hit[nh].s = named_statement(cl, &si[i], &hit[nh].at, &hit[nh].len, &hit[nh].drop);
+		hit[nh].s = named_statement(cl, &si[i], &hit[nh].at, &hit[nh].len, &hit[nh].drop,
+					    &hit[nh].poison);
 		hit[nh].index = index++;
+		/* Through a multipooler the server's names are the
+		 * multipooler's, which the text of a Query cannot reach. */
+		if (hit[nh].s && !hit[nh].poison && cl->be->remote)
+			hit[nh].s = NULL;
 		if (hit[nh].s)
 			nh++;
 	}
@@ -1236,9 +1268,12 @@ bool ext_map_query(client *cl, request *r, const char *sql, size_t len, ext_mapp
 	/* Each one on the server connection, prepared there now if it is not:
 	 * should that fail, the gateway's Sync ends the server's skipping. */
 	uint32_t before = cl->pq_count;
-	for (size_t k = 0; k < nh; k++)
-		if (!(hit[k].id = prepare_on_server(cl, hit[k].s, true)))
-			break;
+	bool ok = true;
+	for (size_t k = 0; k < nh; k++) {
+		hit[k].id = 0;
+		if (ok && !hit[k].poison && !(hit[k].id = prepare_on_server(cl, hit[k].s, true)))
+			ok = false;
+	}
 	bool parsed = false;
 	for (uint32_t i = before; i < cl->pq_count; i++)
 		parsed |= pq_at(cl, i)->kind == PEND_OWN_PARSE;
@@ -1246,18 +1281,18 @@ bool ext_map_query(client *cl, request *r, const char *sql, size_t len, ext_mapp
 		static const uint8_t sync[5] = {'S', 0, 0, 0, 4};
 		backend_send(cl->be, sync, sizeof sync, 1);
 	}
-	for (size_t k = 0; k < nh; k++)
-		if (!hit[k].id)
-			return false;
 
-	char *text = malloc(len + nh * STMTCACHE_NAME_MAX + 1);
-	pend_alias *al = calloc(nh, sizeof *al);
-	stmt_effect *effects = realloc(r->effects, (r->neffects + nh) * sizeof *effects);
+	char *text = ok ? malloc(len + nh * STMTCACHE_NAME_MAX + 1) : NULL;
+	pend_alias *al = ok ? calloc(nh, sizeof *al) : NULL;
+	stmt_effect *effects = ok ? realloc(r->effects, (r->neffects + nh) * sizeof *effects) : NULL;
 	if (effects)
 		r->effects = effects;
 	if (!text || !al || !effects) {
 		free(text);
 		free(al);
+		for (size_t k = 0; k < nh; k++)
+			if (hit[k].poison)
+				prep_unref(hit[k].s);
 		return false;
 	}
 	size_t n = 0, nchars = 0;
@@ -1266,13 +1301,18 @@ bool ext_map_query(client *cl, request *r, const char *sql, size_t len, ext_mapp
 		memcpy(text + n, from, (size_t)(hit[k].at - from));
 		nchars += chars(from, hit[k].at);
 		n += (size_t)(hit[k].at - from);
-		size_t sl = stmtcache_name(hit[k].id, text + n);
+		size_t sl = sizeof POISON_NAME - 1;
+		if (hit[k].id)
+			sl = stmtcache_name(hit[k].id, text + n);
+		else
+			memcpy(text + n, POISON_NAME, sl);
 		n += sl;
 		nchars += sl;
 		from = hit[k].at + hit[k].len;
-		al[k] = (pend_alias){hit[k].id, prep_ref(hit[k].s), nchars,
+		/* A poisoned name's statement passes its reference on. */
+		al[k] = (pend_alias){hit[k].id, hit[k].poison ? hit[k].s : prep_ref(hit[k].s), nchars,
 				     (long)sl - (long)chars(hit[k].at, from)};
-		if (!hit[k].drop)
+		if (!hit[k].drop || hit[k].poison)
 			continue;
 		stmt_effect *e = &r->effects[r->neffects];
 		memset(e, 0, sizeof *e);

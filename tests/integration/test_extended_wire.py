@@ -390,16 +390,24 @@ def sc_session_set(c, perturb):
 
 
 def sc_deallocate_forms(c, perturb):
-    """SQL's DEALLOCATE of statements made with Parse, in a simple Query:
-    alone, with PREPARE, quoted, among other statements, failing."""
-    out = [run(c, *[parse(n, "SELECT '%s'" % n) for n in ("d1", "D2", "d3", "d4", "d5", "d6")],
-               sync())]
+    """SQL's DEALLOCATE of statements made with Parse, alone in a simple
+    Query: with PREPARE, quoted, of a name already gone."""
+    out = [run(c, *[parse(n, "SELECT '%s'" % n) for n in ("d1", "D2", "d3")], sync())]
     out.append(run(c, query("DEALLOCATE PREPARE d1")))
     out.append(run(c, query('DEALLOCATE "D2"')))
     out.append(run(c, query("DEALLOCATE D2")))
     out.append(run(c, query('/* it */ deallocate prepare "d3" ;')))
     perturb()
     out.append(run(c, bind("", "d1"), execute(""), sync()))
+    out.append(run(c, query("DEALLOCATE nope")))
+    return out
+
+
+def sc_deallocate_among_statements(c, perturb):
+    """SQL's DEALLOCATE of statements made with Parse among other
+    statements of a simple Query, failing before and after them."""
+    out = [run(c, *[parse(n, "SELECT '%s'" % n) for n in ("d4", "d5", "d6")], sync())]
+    perturb()
     out.append(run(c, query("SELECT 1; DEALLOCATE d4; SELECT 2")))
     out.append(run(c, bind("", "d4"), execute(""), sync()))
     out.append(run(c, query("SELECT 1/0; DEALLOCATE d5")))
@@ -409,7 +417,6 @@ def sc_deallocate_forms(c, perturb):
     # pipelined behind it, a Bind of the statement it drops
     out.append(run(c, query("SELECT 'x'; DEALLOCATE d6"), bind("", "d6"), execute(""), sync(),
                    count=2))
-    out.append(run(c, query("DEALLOCATE nope")))
     out.append(run(c, query("SELECT 1; DEALLOCATE nope; SELECT 2")))
     return out
 
@@ -462,8 +469,10 @@ def sc_deallocate_extended(c, perturb):
     out.append(run(c, execute("p5"), sync()))
     out.append(run(c, query("ROLLBACK")))
     out.append(run(c, bind("", "x5"), execute(""), sync()))
+    out.append(run(c, parse("y1", "SELECT 'y1'"), bind("", "y1"), execute(""), sync()))
     out.append(run(c, parse("", "DEALLOCATE ALL"), bind("", ""), execute(""), sync()))
     out.append(run(c, bind("", "x5"), execute(""), sync()))
+    out.append(run(c, parse("y1", "SELECT 'y1'"), bind("", "y1"), execute(""), sync()))
     return out
 
 
@@ -489,6 +498,19 @@ def sc_execute_sql(c, perturb):
     out.append(run(c, query("EXECUTE e3")))
     out.append(run(c, query("ROLLBACK")))
     out.append(run(c, query("EXECUTE e3")))
+    return out
+
+
+def sc_reserved_names_in_sql(c, perturb):
+    """SQL naming the gateway's own server statements reaches none of them
+    (nor breaks them for the sessions sharing them)."""
+    out = [run(c, parse("r1", "SELECT 'r1'"), bind("", "r1"), execute(""), sync())]
+    perturb()
+    for sql in ("EXECUTE _pgw_1", "DEALLOCATE _pgw_1", "DEALLOCATE PREPARE _PGW_2",
+                'EXPLAIN EXECUTE "_pgw_1"', "SELECT 1; EXECUTE _pgw_3(1, 2)",
+                "DEALLOCATE _pgw_0", 'EXECUTE "_pgw_1" junk'):
+        out.append(run(c, query(sql)))
+    out.append(run(c, bind("", "r1"), execute(""), sync()))
     return out
 
 

@@ -157,7 +157,7 @@ class Psycopg3EvictionTest(unittest.TestCase):
         env = harness.get_env()
         want = many_prepared(env.direct)
         for gw in (env.gateway(), env.gateway("pg3-session", pool_mode="session"),
-                   env.gateway("pg3-tight", pool_size=2, workers=1,
+                   env.gateway("pg3-evict", pool_size=2, workers=1,
                                extra_args=["--max-prepared", "3"])):
             got = many_prepared(gw)
             if got != want:
