@@ -191,6 +191,33 @@ bool client_has_effect(int kind, uint32_t flags)
 	}
 }
 
+bool client_effect_of(const stmt_info *s, stmt_effect *e)
+{
+	/* DEALLOCATE of one statement: SQL's PREPAREd name goes. */
+	bool one = s->kind == STMT_DEALLOCATE && !(s->flags & STMT_F_ALL) && s->name_len;
+	if (!client_has_effect(s->kind, s->flags) && !one)
+		return false;
+	memset(e, 0, sizeof *e);
+	e->kind = (uint16_t)s->kind;
+	e->flags = s->flags;
+	if (s->kind == STMT_SET || s->kind == STMT_RESET || s->kind == STMT_PREPARE || one) {
+		char name[128];
+		size_t nl = stmt_param_name(s, name, sizeof name);
+		e->name = strndup(name, nl < sizeof name ? nl : sizeof name - 1);
+		e->len = e->name ? strlen(e->name) : 0;
+	}
+	if (s->kind == STMT_SET_TRANSACTION) {
+		/* SET SESSION CHARACTERISTICS: replayed like a SET. */
+		e->kind = STMT_SET;
+		e->name = strdup("session characteristics");
+	}
+	if (e->kind == STMT_SET) {
+		e->text = strndup(s->start, s->len);
+		e->len = s->len;
+	}
+	return true;
+}
+
 /* Note what a Query's statements will change once they complete. */
 static void track_query(client *cl, request *r, const pgw_str *q)
 {
@@ -212,33 +239,19 @@ static void track_query(client *cl, request *r, const pgw_str *q)
 		if (s->kind == STMT_DISCARD_ALL ||
 		    (s->kind == STMT_DEALLOCATE && (s->flags & STMT_F_ALL)))
 			ext_server_statements_dropped(cl);
-		if (client_has_effect(s->kind, s->flags)) {
+		stmt_effect eff;
+		if (client_effect_of(s, &eff)) {
 			stmt_effect *effects = realloc(r->effects, (r->neffects + 1u) * sizeof *effects);
 			if (!effects) {
 				/* Without memory to track it, keep the connection. */
+				free(eff.name);
+				free(eff.text);
 				cl->pinned = true;
 				break;
 			}
 			r->effects = effects;
-			stmt_effect *e = &effects[r->neffects++];
-			memset(e, 0, sizeof *e);
-			e->index = index;
-			e->kind = (uint16_t)s->kind;
-			e->flags = s->flags;
-			if (s->kind == STMT_SET || s->kind == STMT_RESET) {
-				char name[128];
-				size_t nl = stmt_param_name(s, name, sizeof name);
-				e->name = strndup(name, nl < sizeof name ? nl : sizeof name - 1);
-			}
-			if (s->kind == STMT_SET_TRANSACTION) {
-				/* SET SESSION CHARACTERISTICS: replayed like a SET. */
-				e->kind = STMT_SET;
-				e->name = strdup("session characteristics");
-			}
-			if (e->kind == STMT_SET) {
-				e->text = strndup(s->start, s->len);
-				e->len = s->len;
-			}
+			eff.index = index;
+			effects[r->neffects++] = eff;
 		}
 		index++;
 	}
@@ -318,6 +331,13 @@ void client_apply_effect(client *cl, const stmt_effect *e, const char *t, bool h
 			prep_clear_named(&cl->prep);
 		else if (e->stmt_id)
 			ext_deallocated(cl, e);
+		else if (e->name)
+			prep_sql_remove(&cl->prep, e->name, e->len);
+		break;
+	case STMT_PREPARE:
+		cl->pinned = true; /* the statement lives on this server connection */
+		if (e->name)
+			prep_sql_add(&cl->prep, e->name, e->len);
 		break;
 	default:
 		/* LISTEN, PREPARE, temp objects, session advisory locks,

@@ -15,6 +15,7 @@
 #include "gateway/session.h"
 #include "net/conn.h"
 #include "pooler/backend.h"
+#include "sql/stmt.h"
 
 typedef enum client_state {
 	CL_STARTUP = 0, /* waiting for the startup packet */
@@ -191,6 +192,9 @@ bool client_ensure_backend(client *cl);
 void client_unblock(client *cl);
 request *client_push_request(client *cl, request_kind kind);
 void client_forget_request(client *cl, uint32_t seq);
+/* What statement s changes in the session once it completes, into e (its
+ * strings malloc'd); false: nothing to follow. */
+bool client_effect_of(const stmt_info *s, stmt_effect *e);
 /* A statement with an effect completed with this command tag. */
 void client_apply_effect(client *cl, const stmt_effect *e, const char *tag, bool held);
 bool client_has_effect(int kind, uint32_t flags);

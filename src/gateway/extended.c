@@ -687,27 +687,16 @@ static void classify(prep_stmt *s)
 		}
 		return;
 	}
-	size_t n = stmt_classify(q, qlen, info, 2);
-	if (n != 1 || !client_has_effect(info[0].kind, info[0].flags))
+	stmt_effect eff;
+	if (stmt_classify(q, qlen, info, 2) != 1 || !client_effect_of(&info[0], &eff))
 		return;
-	stmt_effect *e = calloc(1, sizeof *e);
-	if (!e)
+	stmt_effect *e = malloc(sizeof *e);
+	if (!e) {
+		free(eff.name);
+		free(eff.text);
 		return;
-	e->kind = (uint16_t)info[0].kind;
-	e->flags = info[0].flags;
-	if (info[0].kind == STMT_SET || info[0].kind == STMT_RESET) {
-		char name[128];
-		size_t nl = stmt_param_name(&info[0], name, sizeof name);
-		e->name = strndup(name, nl < sizeof name ? nl : sizeof name - 1);
 	}
-	if (info[0].kind == STMT_SET_TRANSACTION) {
-		e->kind = STMT_SET;
-		e->name = strdup("session characteristics");
-	}
-	if (e->kind == STMT_SET) {
-		e->text = strndup(info[0].start, info[0].len);
-		e->len = info[0].len;
-	}
+	*e = eff;
 	s->effect = e;
 }
 
@@ -752,7 +741,7 @@ static client_step on_parse(client *cl, const pgw_msg *m)
 		return STEP_DONE;
 	}
 	const char *name = (const char *)ps->name.ptr;
-	if (prep_find(&cl->prep, name, ps->name.len)) {
+	if (prep_find(&cl->prep, name, ps->name.len) || prep_sql_has(&cl->prep, name, ps->name.len)) {
 		/* PostgreSQL parses and analyzes the query before it finds the
 		 * name taken: the unnamed statement serves for that, then a
 		 * message bound to fail stands for the 42P05. */
@@ -1179,7 +1168,7 @@ static prep_stmt *named_statement(client *cl, const stmt_info *si, const char **
 	const char *nm = NULL;
 	size_t nl = 0;
 	*drop = false;
-	if (si->kind == STMT_EXECUTE && si->name_len) {
+	if ((si->kind == STMT_EXECUTE || si->kind == STMT_PREPARE) && si->name_len) {
 		nm = si->name;
 		nl = si->name_len;
 	} else if (si->kind == STMT_DEALLOCATE && !(si->flags & STMT_F_ALL) && si->name_len &&
@@ -1314,7 +1303,15 @@ bool ext_map_query(client *cl, request *r, const char *sql, size_t len, ext_mapp
 				     (long)sl - (long)chars(hit[k].at, from)};
 		if (!hit[k].drop || hit[k].poison)
 			continue;
-		stmt_effect *e = &r->effects[r->neffects];
+		stmt_effect *e = NULL;
+		for (uint16_t i = 0; i < r->neffects && !e; i++)
+			if (r->effects[i].index == hit[k].index)
+				e = &r->effects[i];
+		if (e) {
+			e->stmt_id = hit[k].id;
+			continue;
+		}
+		e = &r->effects[r->neffects];
 		memset(e, 0, sizeof *e);
 		e->index = hit[k].index;
 		e->kind = STMT_DEALLOCATE;

@@ -39,6 +39,10 @@ typedef struct prep_table {
 	prep_stmt *unnamed;
 	prep_portal *portals;
 	uint32_t nportals, cap_portals;
+	/* Names SQL's PREPARE took on the server connection (which the
+	 * session holds on to): PostgreSQL's one name space for both. */
+	char **sql;
+	uint32_t nsql, cap_sql;
 } prep_table;
 
 /* A statement with one reference (the caller's); NULL without memory. */
@@ -58,8 +62,11 @@ int prep_insert(prep_table *t, prep_stmt *s);
 prep_stmt *prep_remove(prep_table *t, const char *name, size_t len);
 /* The unnamed statement, replaced (the table takes a reference; NULL: none). */
 void prep_set_unnamed(prep_table *t, prep_stmt *s);
-/* DEALLOCATE ALL: the named statements go. */
+/* DEALLOCATE ALL: the named statements go (SQL's too). */
 void prep_clear_named(prep_table *t);
+void prep_sql_add(prep_table *t, const char *name, size_t len);
+void prep_sql_remove(prep_table *t, const char *name, size_t len);
+bool prep_sql_has(const prep_table *t, const char *name, size_t len);
 
 void prep_portal_set(prep_table *t, const char *name, size_t len, prep_stmt *s, uint32_t batch);
 prep_stmt *prep_portal_get(const prep_table *t, const char *name, size_t len);

@@ -501,6 +501,24 @@ def sc_execute_sql(c, perturb):
     return out
 
 
+def sc_sql_prepare_names(c, perturb):
+    """SQL's PREPARE and Parse take names from one name space."""
+    out = [run(c, query("PREPARE sp1 AS SELECT 'sql'"))]
+    out.append(run(c, parse("sp1", "SELECT 'taken'"), sync()))
+    out.append(run(c, bind("", "sp1"), execute(""), sync()))
+    out.append(run(c, parse("pp1", "SELECT 'proto'"), sync()))
+    out.append(run(c, query("PREPARE pp1 AS SELECT 'again'")))
+    out.append(run(c, query("EXECUTE sp1; EXECUTE pp1")))
+    out.append(run(c, query("DEALLOCATE sp1")))
+    out.append(run(c, parse("sp1", "SELECT 'now free'"), bind("", "sp1"), execute(""), sync()))
+    out.append(run(c, query("PREPARE sp2 AS SELECT 2; DEALLOCATE ALL")))
+    out.append(run(c, parse("sp2", "SELECT 'free too'"), bind("", "sp2"), execute(""), sync()))
+    out.append(run(c, query("DISCARD ALL")))
+    perturb()
+    out.append(run(c, bind("", "sp2"), execute(""), sync()))
+    return out
+
+
 def sc_reserved_names_in_sql(c, perturb):
     """SQL naming the gateway's own server statements reaches none of them
     (nor breaks them for the sessions sharing them)."""
