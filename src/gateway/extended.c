@@ -25,6 +25,16 @@
 
 #define NAMEDATALEN_MAX 1024
 
+/* Characters in [s, e): UTF-8's, which ASCII and the server's other
+ * encodings' names rarely differ from. */
+static size_t chars(const char *s, const char *e)
+{
+	size_t n = 0;
+	for (; s < e; s++)
+		n += ((uint8_t)*s & 0xC0) != 0x80;
+	return n;
+}
+
 /* ---- the queue */
 
 static pend *pq_at(client *cl, uint32_t i)
@@ -337,7 +347,7 @@ static void write_error(client *cl, pgw_msg *m, const pend *p)
 		conn_wrote(&cl->conn);
 		return;
 	}
-	if (p->kind == PEND_QUERY && p->naliases && pgw_decode_msg_body(m, &err) == PGW_OK) {
+	if (p->naliases && pgw_decode_msg_body(m, &err) == PGW_OK) {
 		uint32_t ids[8];
 		const prep_stmt *stmts[8];
 		size_t n = 0;
@@ -651,6 +661,10 @@ static bool is_reserved(const pgw_str *name)
 	       memcmp(name->ptr, STMTCACHE_PREFIX, sizeof STMTCACHE_PREFIX - 1) == 0;
 }
 
+static bool sql_name_ref(const stmt_info *si, const char **at, size_t *len, bool *drop);
+static uint32_t prepare_referring(client *cl, prep_stmt *s);
+static prep_stmt *ref_target(client *cl, const prep_stmt *s);
+
 size_t ext_deallocate_target(const char *sql, size_t len, char *buf, size_t cap)
 {
 	stmt_info info[2];
@@ -687,8 +701,17 @@ static void classify(prep_stmt *s)
 		}
 		return;
 	}
+	if (stmt_classify(q, qlen, info, 2) != 1)
+		return;
+	const char *at;
+	size_t alen;
+	bool drop;
+	if (info[0].kind != STMT_PREPARE && sql_name_ref(&info[0], &at, &alen, &drop) && !drop) {
+		s->ref_at = (uint32_t)(at - q);
+		s->ref_len = (uint32_t)alen;
+	}
 	stmt_effect eff;
-	if (stmt_classify(q, qlen, info, 2) != 1 || !client_effect_of(&info[0], &eff))
+	if (!client_effect_of(&info[0], &eff))
 		return;
 	stmt_effect *e = malloc(sizeof *e);
 	if (!e) {
@@ -820,8 +843,17 @@ static client_step on_statement_ref(client *cl, const pgw_msg *m, const pgw_str 
 {
 	prep_stmt *s = NULL;
 	*out = NULL;
+	uint32_t rid = 0;
 	if (name->len == 0) {
 		s = cl->prep.unnamed;
+		if (s && s->ref_len && (rid = prepare_referring(cl, s))) {
+			char sname[STMTCACHE_NAME_MAX];
+			size_t n = stmtcache_name(rid, sname);
+			send_renamed(cl, m, name->ptr, 0, sname, n);
+			push_simple(cl, kind, s, rid);
+			*out = s;
+			return STEP_DONE;
+		}
 		if (s)
 			prepare_unnamed(cl, s);
 		else
@@ -844,8 +876,8 @@ static client_step on_statement_ref(client *cl, const pgw_msg *m, const pgw_str 
 		prep_unref(alias);
 		return STEP_DONE;
 	}
-	uint32_t id = prepare_on_server(cl, s, false);
-	if (!id)
+	uint32_t id = s->ref_len ? prepare_referring(cl, s) : 0;
+	if (!id && !(id = prepare_on_server(cl, s, false)))
 		return STEP_WAIT;
 	char sname[STMTCACHE_NAME_MAX];
 	size_t n = stmtcache_name(id, sname);
@@ -923,6 +955,20 @@ static client_step on_execute(client *cl, const pgw_msg *m)
 		ext_server_statements_dropped(cl);
 	send_raw(cl, m);
 	push_simple(cl, PEND_EXECUTE, s && s->effect ? s : NULL, 0);
+	prep_stmt *x = s && s->ref_len ? ref_target(cl, s) : NULL;
+	stmtcache_entry *e = x ? stmtcache_find(&cl->be->stmts, &x->key) : NULL;
+	pend_alias *al = e ? calloc(1, sizeof *al) : NULL;
+	if (al) {
+		/* Its errors name the statement it runs by the server's name. */
+		const char *q = (const char *)s->key.bytes;
+		char sname[STMTCACHE_NAME_MAX];
+		size_t sl = stmtcache_name(e->id, sname);
+		*al = (pend_alias){e->id, prep_ref(x), chars(q, q + s->ref_at) + sl,
+				   (long)sl - (long)chars(q + s->ref_at, q + s->ref_at + s->ref_len)};
+		pend *p = pq_at(cl, cl->pq_count - 1);
+		p->aliases = al;
+		p->naliases = 1;
+	}
 	return STEP_DONE;
 }
 
@@ -1161,10 +1207,10 @@ static void explain_token(void *arg, const stmt_tok *t)
  * it: *at, *len say where the name is; drop: a DEALLOCATE. A name of the
  * gateway's own (a server statement's) gives a new statement of that name
  * with *poison set: no server connection holds it for the client. */
-static prep_stmt *named_statement(client *cl, const stmt_info *si, const char **at, size_t *len,
-				  bool *drop, bool *poison)
+/* The name a statement gives another by SQL: EXECUTE name, EXPLAIN ...
+ * EXECUTE name, DEALLOCATE [PREPARE] name (drop), PREPARE name. */
+static bool sql_name_ref(const stmt_info *si, const char **at, size_t *len, bool *drop)
 {
-	*poison = false;
 	const char *nm = NULL;
 	size_t nl = 0;
 	*drop = false;
@@ -1183,20 +1229,77 @@ static prep_stmt *named_statement(client *cl, const stmt_info *si, const char **
 		nl = x.name_len;
 	}
 	if (!nm || ((nm[0] == 'U' || nm[0] == 'u') && nl > 1 && nm[1] == '&'))
-		return NULL; /* none, or U&"..." (its escapes are not read here) */
-	stmt_info name = {.name = nm, .name_len = nl};
-	char buf[64];
-	size_t n = stmt_param_name(&name, buf, sizeof buf);
-	if (n >= sizeof buf)
-		return NULL; /* PostgreSQL truncates it: not the session's */
+		return false; /* none, or U&"..." (its escapes are not read here) */
 	*at = nm;
 	*len = nl;
+	return true;
+}
+
+/* The name token [at, at + len) as PostgreSQL reads it, into buf (64
+ * bytes); 0 when it would truncate it (then it is not the session's). */
+static size_t read_name(const char *at, size_t len, char *buf)
+{
+	stmt_info name = {.name = at, .name_len = len};
+	size_t n = stmt_param_name(&name, buf, 64);
+	return n < 64 ? n : 0;
+}
+
+static prep_stmt *named_statement(client *cl, const stmt_info *si, const char **at, size_t *len,
+				  bool *drop, bool *poison)
+{
+	*poison = false;
+	char buf[64];
+	size_t n;
+	if (!sql_name_ref(si, at, len, drop) || !(n = read_name(*at, *len, buf)))
+		return NULL;
 	prep_stmt *s = prep_find(&cl->prep, buf, n);
 	pgw_str as_str = {(const uint8_t *)buf, (uint32_t)n};
 	if (s || !is_reserved(&as_str))
 		return s;
 	*poison = true;
 	return prep_new(buf, n, (const uint8_t *)"", 0);
+}
+
+/* The session's statement s runs by SQL's name, if any (and the server
+ * connection can be told its name). */
+static prep_stmt *ref_target(client *cl, const prep_stmt *s)
+{
+	char buf[64];
+	size_t n = read_name((const char *)s->key.bytes + s->ref_at, s->ref_len, buf);
+	if (!n || !cl->be || cl->be->remote || own_names(cl))
+		return NULL;
+	return prep_find(&cl->prep, buf, n);
+}
+
+/*
+ * A statement that runs another of the session's by SQL's name: on this
+ * server connection it is its query with the server's name for that one,
+ * a statement of its own (valid here only: the name is this connection's).
+ * Its id, or 0: it goes as the client wrote it.
+ */
+static uint32_t prepare_referring(client *cl, prep_stmt *s)
+{
+	prep_stmt *x = ref_target(cl, s);
+	uint32_t xid = x ? prepare_on_server(cl, x, false) : 0;
+	if (!xid)
+		return 0;
+	char sname[STMTCACHE_NAME_MAX];
+	size_t sl = stmtcache_name(xid, sname);
+	size_t rest = s->key.len - s->ref_at - s->ref_len;
+	uint8_t *k = malloc(s->ref_at + sl + rest);
+	if (!k)
+		return 0;
+	memcpy(k, s->key.bytes, s->ref_at);
+	memcpy(k + s->ref_at, sname, sl);
+	memcpy(k + s->ref_at + sl, s->key.bytes + s->ref_at + s->ref_len, rest);
+	prep_stmt *t = prep_new(s->name, s->name_len, k, s->ref_at + sl + rest);
+	free(k);
+	if (!t)
+		return 0;
+	t->epoch = s->epoch;
+	uint32_t id = prepare_on_server(cl, t, false);
+	prep_unref(t);
+	return id;
 }
 
 /* May the Query name a server statement of the gateway's (a quick look,
@@ -1208,16 +1311,6 @@ static bool names_reserved(const char *sql, size_t len)
 		if (sql[i] == '_' && strncasecmp(sql + i, STMTCACHE_PREFIX, n) == 0)
 			return true;
 	return false;
-}
-
-/* Characters in [s, e): UTF-8's, which ASCII and the server's other
- * encodings' names rarely differ from. */
-static size_t chars(const char *s, const char *e)
-{
-	size_t n = 0;
-	for (; s < e; s++)
-		n += ((uint8_t)*s & 0xC0) != 0x80;
-	return n;
 }
 
 bool ext_map_query(client *cl, request *r, const char *sql, size_t len, ext_mapped *out)

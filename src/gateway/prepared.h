@@ -24,6 +24,9 @@ typedef struct prep_stmt {
 	uint64_t epoch; /* the schema epoch of its Parse (see stmtcache_schema_epoch) */
 	int refs;
 	stmt_effect *effect; /* what running it changes in the session, or NULL */
+	/* EXECUTE name, EXPLAIN ... EXECUTE name: where in the query the name
+	 * of the statement it runs is (ref_len 0: it runs none). */
+	uint32_t ref_at, ref_len;
 	struct prep_stmt *chain;
 } prep_stmt;
 

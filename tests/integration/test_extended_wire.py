@@ -501,6 +501,25 @@ def sc_execute_sql(c, perturb):
     return out
 
 
+def sc_execute_extended(c, perturb):
+    """SQL's EXECUTE of statements made with Parse, itself made with Parse:
+    described, bound, run, in a pipeline, after the statement it runs went."""
+    out = [run(c, parse("e1", "SELECT $1::int * 2 AS twice", [INT4]),
+               parse("e2", "SELECT 'e2' AS v"), sync())]
+    out.append(run(c, parse("ex", "EXECUTE e1(21)"), describe("S", "ex"), bind("", "ex"),
+                   describe("P", ""), execute(""), sync()))
+    perturb()
+    out.append(run(c, bind("", "ex"), execute(""), sync()))
+    out.append(run(c, parse("", "EXECUTE e2"), bind("", ""), describe("P", ""), execute(""),
+                   parse("", "EXPLAIN (COSTS OFF) EXECUTE e1(1)"), bind("", ""), execute(""),
+                   sync()))
+    out.append(run(c, parse("", "EXECUTE e1"), bind("", ""), execute(""), sync()))
+    out.append(run(c, parse("", "EXECUTE e1('x')"), bind("", ""), execute(""), sync()))
+    out.append(run(c, query("DEALLOCATE e1")))
+    out.append(run(c, bind("", "ex"), execute(""), sync()))
+    return out
+
+
 def sc_sql_prepare_names(c, perturb):
     """SQL's PREPARE and Parse take names from one name space."""
     out = [run(c, query("PREPARE sp1 AS SELECT 'sql'"))]
