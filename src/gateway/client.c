@@ -191,6 +191,33 @@ bool client_has_effect(int kind, uint32_t flags)
 	}
 }
 
+bool client_effect_of(const stmt_info *s, stmt_effect *e)
+{
+	/* DEALLOCATE of one statement: SQL's PREPAREd name goes. */
+	bool one = s->kind == STMT_DEALLOCATE && !(s->flags & STMT_F_ALL) && s->name_len;
+	if (!client_has_effect(s->kind, s->flags) && !one)
+		return false;
+	memset(e, 0, sizeof *e);
+	e->kind = (uint16_t)s->kind;
+	e->flags = s->flags;
+	if (s->kind == STMT_SET || s->kind == STMT_RESET || s->kind == STMT_PREPARE || one) {
+		char name[128];
+		size_t nl = stmt_param_name(s, name, sizeof name);
+		e->name = strndup(name, nl < sizeof name ? nl : sizeof name - 1);
+		e->len = e->name ? strlen(e->name) : 0;
+	}
+	if (s->kind == STMT_SET_TRANSACTION) {
+		/* SET SESSION CHARACTERISTICS: replayed like a SET. */
+		e->kind = STMT_SET;
+		e->name = strdup("session characteristics");
+	}
+	if (e->kind == STMT_SET) {
+		e->text = strndup(s->start, s->len);
+		e->len = s->len;
+	}
+	return true;
+}
+
 /* Note what a Query's statements will change once they complete. alone:
  * its statement, if it has one alone (else STMT_OTHER). */
 static void track_query(client *cl, request *r, const pgw_str *q, stmt_info *alone)
@@ -217,33 +244,19 @@ static void track_query(client *cl, request *r, const pgw_str *q, stmt_info *alo
 		if (s->kind == STMT_DISCARD_ALL ||
 		    (s->kind == STMT_DEALLOCATE && (s->flags & STMT_F_ALL)))
 			ext_server_statements_dropped(cl);
-		if (client_has_effect(s->kind, s->flags)) {
+		stmt_effect eff;
+		if (client_effect_of(s, &eff)) {
 			stmt_effect *effects = realloc(r->effects, (r->neffects + 1u) * sizeof *effects);
 			if (!effects) {
 				/* Without memory to track it, keep the connection. */
+				free(eff.name);
+				free(eff.text);
 				cl->pinned = true;
 				break;
 			}
 			r->effects = effects;
-			stmt_effect *e = &effects[r->neffects++];
-			memset(e, 0, sizeof *e);
-			e->index = index;
-			e->kind = (uint16_t)s->kind;
-			e->flags = s->flags;
-			if (s->kind == STMT_SET || s->kind == STMT_RESET) {
-				char name[128];
-				size_t nl = stmt_param_name(s, name, sizeof name);
-				e->name = strndup(name, nl < sizeof name ? nl : sizeof name - 1);
-			}
-			if (s->kind == STMT_SET_TRANSACTION) {
-				/* SET SESSION CHARACTERISTICS: replayed like a SET. */
-				e->kind = STMT_SET;
-				e->name = strdup("session characteristics");
-			}
-			if (e->kind == STMT_SET) {
-				e->text = strndup(s->start, s->len);
-				e->len = s->len;
-			}
+			eff.index = index;
+			effects[r->neffects++] = eff;
 		}
 		index++;
 	}
@@ -319,7 +332,17 @@ void client_apply_effect(client *cl, const stmt_effect *e, const char *t, bool h
 		}
 		break;
 	case STMT_DEALLOCATE:
-		prep_clear_named(&cl->prep); /* DEALLOCATE ALL */
+		if (e->flags & STMT_F_ALL)
+			prep_clear_named(&cl->prep);
+		else if (e->stmt_id)
+			ext_deallocated(cl, e);
+		else if (e->name)
+			prep_sql_remove(&cl->prep, e->name, e->len);
+		break;
+	case STMT_PREPARE:
+		cl->pinned = true; /* the statement lives on this server connection */
+		if (e->name)
+			prep_sql_add(&cl->prep, e->name, e->len);
 		break;
 	default:
 		/* LISTEN, PREPARE, temp objects, session advisory locks,
@@ -1350,6 +1373,7 @@ static step forward(client *cl, const pgw_msg *m, request_kind kind)
 	/* Sent again after a 55006 (ddl_answer): once only. */
 	bool ddl_again = cl->ddl_again && m->raw == cl->retry_msg;
 	cl->ddl_again = false;
+	ext_mapped mapped = {0};
 	if (kind == REQ_QUERY) {
 		pgw_msg q = *m;
 		pgw_error err;
@@ -1358,6 +1382,8 @@ static step forward(client *cl, const pgw_msg *m, request_kind kind)
 			track_query(cl, r, &q.body.query.query, &alone);
 			if (!ddl_again)
 				ddl_arm(cl, r, m, &alone);
+			ext_map_query(cl, r, (const char *)q.body.query.query.ptr, q.body.query.query.len,
+				      &mapped);
 		}
 		be->unnamed_uid = 0; /* a simple Query drops the unnamed statement */
 		for (uint16_t i = 0; i < r->neffects; i++)
@@ -1376,8 +1402,12 @@ static step forward(client *cl, const pgw_msg *m, request_kind kind)
 		}
 	}
 	cl->retry_ok = false;
-	backend_send(be, m->raw, m->raw_len, 1);
-	ext_expect_request(cl, kind == REQ_FUNCTION, r->seq, drops);
+	if (mapped.sql)
+		backend_send_query(be, mapped.sql, mapped.len, false);
+	else
+		backend_send(be, m->raw, m->raw_len, 1);
+	free(mapped.sql);
+	ext_expect_request(cl, kind == REQ_FUNCTION, r->seq, drops, &mapped);
 	return STEP_DONE;
 }
 
@@ -1411,31 +1441,11 @@ static bool local_deallocate(client *cl, const pgw_msg *m, step *out)
 	pgw_error err;
 	if (cl->prep.count == 0 || pgw_decode_msg_body(&q, &err) != PGW_OK)
 		return false;
-	const char *sql = (const char *)q.body.query.query.ptr;
-	size_t len = q.body.query.query.len, i = 0;
-	while (i < len && (sql[i] == ' ' || sql[i] == '\t' || sql[i] == '\n' || sql[i] == '\r'))
-		i++;
-	if (len - i < 10 || strncasecmp(sql + i, "deallocate", 10) != 0)
+	char name[64];
+	size_t n = ext_deallocate_target((const char *)q.body.query.query.ptr,
+					 q.body.query.query.len, name, sizeof name);
+	if (!n)
 		return false;
-	stmt_info info[2];
-	if (stmt_classify(sql, len, info, 2) != 1 || info[0].kind != STMT_DEALLOCATE ||
-	    (info[0].flags & STMT_F_ALL) || !info[0].name_len)
-		return false;
-	/* The identifier as the server reads it. */
-	char name[1024];
-	size_t n = 0;
-	const char *id = info[0].name;
-	size_t idlen = info[0].name_len;
-	if (id[0] == '"') {
-		for (size_t k = 1; k + 1 < idlen && n + 1 < sizeof name; k++) {
-			name[n++] = id[k];
-			if (id[k] == '"')
-				k++;
-		}
-	} else {
-		for (size_t k = 0; k < idlen && n + 1 < sizeof name; k++)
-			name[n++] = (char)(id[k] >= 'A' && id[k] <= 'Z' ? id[k] + 32 : id[k]);
-	}
 	if (cl->ext_skip || !prep_find(&cl->prep, name, n))
 		return false;
 	/* Answered once all before it is, so the answer is in its place and

@@ -15,6 +15,7 @@
 #include "gateway/session.h"
 #include "net/conn.h"
 #include "pooler/backend.h"
+#include "sql/stmt.h"
 
 typedef enum client_state {
 	CL_STARTUP = 0, /* waiting for the startup packet */
@@ -58,7 +59,9 @@ typedef enum pend_kind {
 	PEND_FUNCTION,
 	PEND_OWN_PARSE, /* the gateway's: preparing a statement of the session */
 	PEND_OWN_CLOSE, /* the gateway's: evicting a statement, or the unnamed one */
-	PEND_LOCAL,	/* answered by the gateway: ParseComplete or CloseComplete */
+	PEND_OWN_SYNC,	/* the gateway's: ends its Parses ahead of a Query */
+	PEND_LOCAL,	/* answered by the gateway: ParseComplete, CloseComplete, or
+			 * CommandComplete "DEALLOCATE" ('C') */
 	PEND_COPY_END,	/* no answer: the client ended a COPY before it began */
 } pend_kind;
 
@@ -71,11 +74,23 @@ typedef enum pend_undo {
 	UNDO_DROPPED_UNNAMED, /* a Query dropped stmt, the unnamed statement */
 } pend_undo;
 
+/* Names of the session's statements a Query's text holds, replaced by
+ * the server's (see ext_map_query): its errors get the client's back. */
+typedef struct pend_alias {
+	uint32_t id;	  /* the server statement */
+	prep_stmt *stmt;  /* the client's (a reference) */
+	size_t end;	  /* where the server's name ends in the text sent, in characters */
+	long delta;	  /* characters the server's name has more than the client's */
+} pend_alias;
+
 typedef struct pend {
 	uint8_t kind;
 	uint8_t undo;
 	uint8_t local_type; /* PEND_LOCAL: the message type answered */
 	bool duplicate;	    /* its error stands for 42P05: stmt's name is taken */
+	bool quiet;	    /* PEND_OWN_PARSE ahead of a Query: its error is not the client's */
+	uint8_t naliases;
+	pend_alias *aliases; /* PEND_QUERY (malloc'd) */
 	bool settles;	    /* it changes the session's statements: see unsettled() */
 	uint32_t stmt_id;   /* the server statement named in the message, or 0 */
 	uint32_t seq;	    /* PEND_SYNC/QUERY/FUNCTION: the request */
@@ -173,6 +188,7 @@ struct client {
 	bool batch_failed; /* an error in the implicit transaction open */
 	bool pq_finish;	   /* the message being relayed ends the head's answer */
 	bool pq_blocked;   /* reading paused until the server answers more */
+	uint32_t batches;  /* Syncs sent: the number of the batch now open */
 	/* Entries with an undo pushed and settled (answered or undone), and
 	 * how many had been pushed at the last Sync. */
 	uint32_t undo_pushed, undo_settled, settle_mark;
@@ -191,6 +207,9 @@ bool client_ensure_backend(client *cl);
 void client_unblock(client *cl);
 request *client_push_request(client *cl, request_kind kind);
 void client_forget_request(client *cl, uint32_t seq);
+/* What statement s changes in the session once it completes, into e (its
+ * strings malloc'd); false: nothing to follow. */
+bool client_effect_of(const stmt_info *s, stmt_effect *e);
 /* A statement with an effect completed with this command tag. */
 void client_apply_effect(client *cl, const stmt_effect *e, const char *tag, bool held);
 bool client_has_effect(int kind, uint32_t flags);

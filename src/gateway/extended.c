@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/log.h"
 #include "sql/stmt.h"
@@ -23,6 +24,16 @@
 #define POISON_NAME STMTCACHE_PREFIX "0"
 
 #define NAMEDATALEN_MAX 1024
+
+/* Characters in [s, e): UTF-8's, which ASCII and the server's other
+ * encodings' names rarely differ from. */
+static size_t chars(const char *s, const char *e)
+{
+	size_t n = 0;
+	for (; s < e; s++)
+		n += ((uint8_t)*s & 0xC0) != 0x80;
+	return n;
+}
 
 /* ---- the queue */
 
@@ -56,11 +67,21 @@ static pend *pq_push(client *cl, pend_kind kind)
 	return p;
 }
 
+static void free_aliases(pend_alias *a, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		prep_unref(a[i].stmt);
+	free(a);
+}
+
 static void pend_release(pend *p)
 {
 	prep_unref(p->stmt);
 	prep_unref(p->prev);
 	p->stmt = p->prev = NULL;
+	free_aliases(p->aliases, p->naliases);
+	p->aliases = NULL;
+	p->naliases = 0;
 }
 
 /* A message that changes the session's statements: until the server has
@@ -110,7 +131,11 @@ static void emit_locals(client *cl)
 {
 	pend *p;
 	while ((p = pq_head(cl)) && (p->kind == PEND_LOCAL || p->kind == PEND_COPY_END)) {
-		if (p->kind == PEND_LOCAL) {
+		if (p->kind == PEND_LOCAL && p->local_type == 'C') {
+			static const uint8_t done[16] = {'C', 0, 0, 0, 15, 'D', 'E', 'A', 'L', 'L',
+							 'O', 'C', 'A', 'T', 'E', 0};
+			conn_write(&cl->conn, done, sizeof done);
+		} else if (p->kind == PEND_LOCAL) {
 			uint8_t m[5] = {p->local_type, 0, 0, 0, 4};
 			conn_write(&cl->conn, m, sizeof m);
 		}
@@ -215,8 +240,89 @@ static void fail_to_sync(client *cl)
 
 /* ---- errors in the client's terms */
 
-/* The server's ErrorResponse with its statement name replaced by the
- * client's, wherever it appears in quotes. */
+/* A server statement's name, quoted as errors quote it. */
+static size_t quoted_server_name(uint32_t id, char *buf)
+{
+	buf[0] = '"';
+	size_t n = id ? stmtcache_name(id, buf + 1) : sizeof POISON_NAME - 1;
+	if (!id)
+		memcpy(buf + 1, POISON_NAME, n);
+	buf[n + 1] = '"';
+	return n + 2;
+}
+
+/* A character position (the 'P' field) in the text sent, put back in the
+ * text the client sent: the server's names it holds differ in length. */
+static void write_position(pgw_wbuf *w, const char *t, size_t len, const pend_alias *al, size_t nal)
+{
+	char num[24];
+	long pos = 0;
+	size_t i = 0;
+	for (; i < len && i < 12 && t[i] >= '0' && t[i] <= '9'; i++)
+		pos = pos * 10 + (t[i] - '0');
+	if (i != len || i == 0) {
+		pgw_w_cstr(w, t, len);
+		return;
+	}
+	long at = pos;
+	for (size_t k = 0; k < nal; k++)
+		if ((size_t)at > al[k].end)
+			pos -= al[k].delta;
+	int n = snprintf(num, sizeof num, "%ld", pos > 0 ? pos : 1);
+	pgw_w_cstr(w, num, (size_t)n);
+}
+
+/* The server's ErrorResponse with the server statement names of ids[]
+ * replaced by the client's names of stmts[], wherever they appear in
+ * quotes; with aliases, positions are the client's text's. */
+static void write_renamed_error(client *cl, pgw_msg *m, const uint32_t *ids,
+				const prep_stmt *const *stmts, size_t n, const pend_alias *al,
+				size_t nal)
+{
+	char from[8][STMTCACHE_NAME_MAX + 2];
+	size_t flen[8];
+	n = n < 8 ? n : 8;
+	for (size_t k = 0; k < n; k++)
+		flen[k] = quoted_server_name(ids[k], from[k]);
+	pgw_wbuf *w = conn_wbuf(&cl->conn);
+	size_t at = pgw_w_begin(w, 'E');
+	pgw_iter it = pgw_array_iter(&m->body.error_response.fields);
+	uint8_t code;
+	pgw_str text;
+	while (pgw_next_field(&it, &code, &text)) {
+		pgw_w_u8(w, code);
+		const char *t = (const char *)text.ptr, *end = t + text.len;
+		if (code == 'P' && nal) {
+			write_position(w, t, text.len, al, nal);
+			continue;
+		}
+		while (t < end) {
+			const char *hit = NULL;
+			size_t which = 0;
+			for (size_t k = 0; k < n; k++) {
+				const char *h = memmem(t, (size_t)(end - t), from[k], flen[k]);
+				if (h && (!hit || h < hit)) {
+					hit = h;
+					which = k;
+				}
+			}
+			if (!hit)
+				break;
+			pgw_w_bytes(w, t, (size_t)(hit - t));
+			pgw_w_u8(w, '"');
+			pgw_w_bytes(w, stmts[which]->name, stmts[which]->name_len);
+			pgw_w_u8(w, '"');
+			t = hit + flen[which];
+		}
+		pgw_w_cstr(w, t, (size_t)(end - t));
+	}
+	pgw_w_u8(w, 0);
+	pgw_w_end(w, at);
+	conn_wrote(&cl->conn);
+}
+
+/* The server's ErrorResponse in the client's terms: its statement's name
+ * (or a Query's statements' names) put back. */
 static void write_error(client *cl, pgw_msg *m, const pend *p)
 {
 	const prep_stmt *s = p->stmt;
@@ -241,39 +347,23 @@ static void write_error(client *cl, pgw_msg *m, const pend *p)
 		conn_wrote(&cl->conn);
 		return;
 	}
+	if (p->naliases && pgw_decode_msg_body(m, &err) == PGW_OK) {
+		uint32_t ids[8];
+		const prep_stmt *stmts[8];
+		size_t n = 0;
+		for (size_t k = 0; k < p->naliases && n < 8; k++) {
+			ids[n] = p->aliases[k].id;
+			stmts[n++] = p->aliases[k].stmt;
+		}
+		write_renamed_error(cl, m, ids, stmts, n, p->aliases, p->naliases);
+		return;
+	}
 	if (!s || (p->kind != PEND_BIND && p->kind != PEND_DESCRIBE && p->kind != PEND_OWN_PARSE) ||
 	    pgw_decode_msg_body(m, &err) != PGW_OK) {
 		conn_write(&cl->conn, m->raw, m->raw_len);
 		return;
 	}
-	char from[STMTCACHE_NAME_MAX + 2];
-	from[0] = '"';
-	size_t flen = p->stmt_id ? stmtcache_name(p->stmt_id, from + 1) : sizeof POISON_NAME - 1;
-	if (!p->stmt_id)
-		memcpy(from + 1, POISON_NAME, flen);
-	from[flen + 1] = '"';
-	flen += 2;
-	pgw_wbuf *w = conn_wbuf(&cl->conn);
-	size_t at = pgw_w_begin(w, 'E');
-	pgw_iter it = pgw_array_iter(&m->body.error_response.fields);
-	uint8_t code;
-	pgw_str text;
-	while (pgw_next_field(&it, &code, &text)) {
-		pgw_w_u8(w, code);
-		const char *t = (const char *)text.ptr, *end = t + text.len;
-		const char *hit;
-		while ((hit = memmem(t, (size_t)(end - t), from, flen)) != NULL) {
-			pgw_w_bytes(w, t, (size_t)(hit - t));
-			pgw_w_u8(w, '"');
-			pgw_w_bytes(w, s->name, s->name_len);
-			pgw_w_u8(w, '"');
-			t = hit + flen;
-		}
-		pgw_w_cstr(w, t, (size_t)(end - t));
-	}
-	pgw_w_u8(w, 0);
-	pgw_w_end(w, at);
-	conn_wrote(&cl->conn);
+	write_renamed_error(cl, m, &p->stmt_id, &s, 1, NULL, 0);
 }
 
 /* ---- the server's answers */
@@ -327,8 +417,23 @@ ext_action ext_server_message(client *cl, pgw_msg *m)
 	pend *p = pq_head(cl);
 	if (!p)
 		return EXT_RELAY;
-	bool own = p->kind == PEND_OWN_PARSE || p->kind == PEND_OWN_CLOSE;
-	if (t == 'E' && p->kind != PEND_SYNC && p->kind != PEND_QUERY && p->kind != PEND_FUNCTION) {
+	bool own = p->kind == PEND_OWN_PARSE || p->kind == PEND_OWN_CLOSE || p->kind == PEND_OWN_SYNC;
+	if (t == 'E' && p->quiet) {
+		/* A statement a Query names could not be prepared: the server
+		 * skips to the gateway's Sync, and the Query then fails on the
+		 * name, as it would on the statement's own failure. */
+		while (cl->pq_count && pq_head(cl)->kind != PEND_OWN_SYNC) {
+			undo(cl, pq_head(cl), true);
+			pq_pop(cl);
+		}
+		return EXT_SWALLOW;
+	}
+	if (t == 'E' && p->kind == PEND_QUERY && p->naliases) {
+		write_error(cl, m, p);
+		return EXT_WRITTEN;
+	}
+	if (t == 'E' && p->kind != PEND_SYNC && p->kind != PEND_QUERY && p->kind != PEND_FUNCTION &&
+	    p->kind != PEND_OWN_SYNC) {
 		/* The failing message's effects are taken back; an own Parse
 		 * failing is the failure of the client's message it served. */
 		if (p->kind == PEND_BIND && p->stmt_id && is_stale_plan(m))
@@ -505,7 +610,7 @@ static stmtcache_entry *find_current(client *cl, const prep_stmt *s)
 
 /* The server statement holding s on this connection, prepared first if
  * it is not there: its id, or 0 without memory. */
-static uint32_t prepare_on_server(client *cl, prep_stmt *s)
+static uint32_t prepare_on_server(client *cl, prep_stmt *s, bool quiet)
 {
 	stmtcache *c = &cl->be->stmts;
 	stmtcache_entry *e = find_current(cl, s);
@@ -520,6 +625,7 @@ static uint32_t prepare_on_server(client *cl, prep_stmt *s)
 		return 0;
 	}
 	/* Until it is answered, the statement may not be there after all. */
+	pq_at(cl, cl->pq_count - 1)->quiet = quiet;
 	mark_settles(cl, pq_at(cl, cl->pq_count - 1));
 	char name[STMTCACHE_NAME_MAX];
 	size_t n = stmtcache_name(e->id, name);
@@ -555,6 +661,22 @@ static bool is_reserved(const pgw_str *name)
 	       memcmp(name->ptr, STMTCACHE_PREFIX, sizeof STMTCACHE_PREFIX - 1) == 0;
 }
 
+static bool sql_name_ref(const stmt_info *si, const char **at, size_t *len, bool *drop);
+static uint32_t prepare_referring(client *cl, prep_stmt *s);
+static prep_stmt *ref_target(client *cl, const prep_stmt *s);
+
+size_t ext_deallocate_target(const char *sql, size_t len, char *buf, size_t cap)
+{
+	stmt_info info[2];
+	if (stmt_classify(sql, len, info, 2) != 1 || info[0].kind != STMT_DEALLOCATE ||
+	    (info[0].flags & (STMT_F_ALL | STMT_F_UNTERMINATED)) || !info[0].name_len ||
+	    info[0].name + info[0].name_len != info[0].start + info[0].len)
+		return 0;
+	size_t n = stmt_param_name(&info[0], buf, cap);
+	/* Longer names PostgreSQL truncates (NAMEDATALEN): it judges those. */
+	return n < cap && n < 64 ? n : 0;
+}
+
 /* What running the query changes in the session, when it does. */
 static void classify(prep_stmt *s)
 {
@@ -562,31 +684,54 @@ static void classify(prep_stmt *s)
 	size_t klen = s->key.len;
 	const char *q = (const char *)s->key.bytes;
 	size_t qlen = strnlen(q, klen);
-	size_t n = stmt_classify(q, qlen, info, 2);
-	if (n != 1 || !client_has_effect(info[0].kind, info[0].flags))
+	char target[NAMEDATALEN_MAX];
+	size_t tlen = ext_deallocate_target(q, qlen, target, sizeof target);
+	if (tlen) {
+		/* DEALLOCATE of a statement: when it names one of the
+		 * session's, its Execute is answered here (see on_execute). */
+		stmt_effect *e = calloc(1, sizeof *e);
+		if (e && !(e->name = strndup(target, tlen))) {
+			free(e);
+			e = NULL;
+		}
+		if (e) {
+			e->kind = STMT_DEALLOCATE;
+			e->len = tlen;
+			s->effect = e;
+		}
 		return;
-	stmt_effect *e = calloc(1, sizeof *e);
-	if (!e)
+	}
+	if (stmt_classify(q, qlen, info, 2) != 1)
 		return;
-	e->kind = (uint16_t)info[0].kind;
-	e->flags = info[0].flags;
-	if (info[0].kind == STMT_SET || info[0].kind == STMT_RESET) {
-		char name[128];
-		size_t nl = stmt_param_name(&info[0], name, sizeof name);
-		e->name = strndup(name, nl < sizeof name ? nl : sizeof name - 1);
+	const char *at;
+	size_t alen;
+	bool drop;
+	if (info[0].kind != STMT_PREPARE && sql_name_ref(&info[0], &at, &alen, &drop) && !drop) {
+		s->ref_at = (uint32_t)(at - q);
+		s->ref_len = (uint32_t)alen;
 	}
-	if (info[0].kind == STMT_SET_TRANSACTION) {
-		e->kind = STMT_SET;
-		e->name = strdup("session characteristics");
+	stmt_effect eff;
+	if (!client_effect_of(&info[0], &eff))
+		return;
+	stmt_effect *e = malloc(sizeof *e);
+	if (!e) {
+		free(eff.name);
+		free(eff.text);
+		return;
 	}
-	if (e->kind == STMT_SET) {
-		e->text = strndup(info[0].start, info[0].len);
-		e->len = info[0].len;
-	}
+	*e = eff;
 	s->effect = e;
 }
 
 /* ---- the client's messages */
+
+/* Does the session's server connection hold its statements under the
+ * client's own names? In session mode it does, unless it is a
+ * multipooler's: that one prepares them under names of its own. */
+static bool own_names(const client *cl)
+{
+	return cl->gw->gw->cfg.mode == POOL_MODE_SESSION && cl->be && !cl->be->remote;
+}
 
 static client_step on_parse(client *cl, const pgw_msg *m)
 {
@@ -619,7 +764,7 @@ static client_step on_parse(client *cl, const pgw_msg *m)
 		return STEP_DONE;
 	}
 	const char *name = (const char *)ps->name.ptr;
-	if (prep_find(&cl->prep, name, ps->name.len)) {
+	if (prep_find(&cl->prep, name, ps->name.len) || prep_sql_has(&cl->prep, name, ps->name.len)) {
 		/* PostgreSQL parses and analyzes the query before it finds the
 		 * name taken: the unnamed statement serves for that, then a
 		 * message bound to fail stands for the 42P05. */
@@ -698,8 +843,17 @@ static client_step on_statement_ref(client *cl, const pgw_msg *m, const pgw_str 
 {
 	prep_stmt *s = NULL;
 	*out = NULL;
+	uint32_t rid = 0;
 	if (name->len == 0) {
 		s = cl->prep.unnamed;
+		if (s && s->ref_len && (rid = prepare_referring(cl, s))) {
+			char sname[STMTCACHE_NAME_MAX];
+			size_t n = stmtcache_name(rid, sname);
+			send_renamed(cl, m, name->ptr, 0, sname, n);
+			push_simple(cl, kind, s, rid);
+			*out = s;
+			return STEP_DONE;
+		}
 		if (s)
 			prepare_unnamed(cl, s);
 		else
@@ -722,8 +876,8 @@ static client_step on_statement_ref(client *cl, const pgw_msg *m, const pgw_str 
 		prep_unref(alias);
 		return STEP_DONE;
 	}
-	uint32_t id = prepare_on_server(cl, s);
-	if (!id)
+	uint32_t id = s->ref_len ? prepare_referring(cl, s) : 0;
+	if (!id && !(id = prepare_on_server(cl, s, false)))
 		return STEP_WAIT;
 	char sname[STMTCACHE_NAME_MAX];
 	size_t n = stmtcache_name(id, sname);
@@ -755,16 +909,66 @@ static client_step on_close(client *cl, const pgw_msg *m)
 	return STEP_DONE;
 }
 
+/*
+ * The Execute of a DEALLOCATE that names one of the session's statements:
+ * the server connection holds that one under another name, if at all, so
+ * the gateway drops it and answers as PostgreSQL would, in its place among
+ * the answers. Should something before it fail, the statement comes back
+ * (UNDO_CLOSED). Whether the transaction lets the Execute run must be
+ * known: its Bind went in this batch (the server judges that), or every
+ * answer is in and the transaction did not fail. False: the server runs it.
+ */
+static bool local_deallocate(client *cl, const pgw_execute *ex, const prep_stmt *portal_stmt,
+			     client_step *out)
+{
+	const stmt_effect *e = portal_stmt->effect;
+	prep_stmt *s = prep_find(&cl->prep, e->name, e->len);
+	if (!s)
+		return false;
+	if (prep_portal_batch(&cl->prep, (const char *)ex->portal.ptr, ex->portal.len) !=
+	    cl->batches) {
+		if (ext_wait_for_answers(cl)) {
+			*out = STEP_WAIT;
+			return true;
+		}
+		if (cl->txn_status == 'E')
+			return false;
+	}
+	s = prep_remove(&cl->prep, e->name, e->len);
+	push_local(cl, 'C', UNDO_CLOSED, s);
+	prep_unref(s);
+	*out = STEP_DONE;
+	return true;
+}
+
 static client_step on_execute(client *cl, const pgw_msg *m)
 {
 	const pgw_execute *ex = &m->body.execute;
 	prep_stmt *s = prep_portal_get(&cl->prep, (const char *)ex->portal.ptr, ex->portal.len);
+	client_step st;
+	if (s && s->effect && s->effect->kind == STMT_DEALLOCATE && s->effect->name &&
+	    local_deallocate(cl, ex, s, &st))
+		return st;
 	if (s && s->effect &&
 	    (s->effect->kind == STMT_DISCARD_ALL ||
 	     (s->effect->kind == STMT_DEALLOCATE && (s->effect->flags & STMT_F_ALL))))
 		ext_server_statements_dropped(cl);
 	send_raw(cl, m);
 	push_simple(cl, PEND_EXECUTE, s && s->effect ? s : NULL, 0);
+	prep_stmt *x = s && s->ref_len ? ref_target(cl, s) : NULL;
+	stmtcache_entry *e = x ? stmtcache_find(&cl->be->stmts, &x->key) : NULL;
+	pend_alias *al = e ? calloc(1, sizeof *al) : NULL;
+	if (al) {
+		/* Its errors name the statement it runs by the server's name. */
+		const char *q = (const char *)s->key.bytes;
+		char sname[STMTCACHE_NAME_MAX];
+		size_t sl = stmtcache_name(e->id, sname);
+		*al = (pend_alias){e->id, prep_ref(x), chars(q, q + s->ref_at) + sl,
+				   (long)sl - (long)chars(q + s->ref_at, q + s->ref_at + s->ref_len)};
+		pend *p = pq_at(cl, cl->pq_count - 1);
+		p->aliases = al;
+		p->naliases = 1;
+	}
 	return STEP_DONE;
 }
 
@@ -786,6 +990,7 @@ static client_step on_sync(client *cl, const pgw_msg *m)
 	cl->batch_open = false;
 	cl->ext_skip = false;
 	cl->settle_mark = cl->undo_pushed;
+	cl->batches++;
 	return STEP_DONE;
 }
 
@@ -843,6 +1048,16 @@ client_step ext_client_message(client *cl, const pgw_msg *m)
 		return STEP_WAIT;
 	}
 	cl->batch_open = true;
+	static const uint8_t kinds[256] = {['P'] = PEND_PARSE,	['B'] = PEND_BIND, ['D'] = PEND_DESCRIBE,
+					   ['E'] = PEND_EXECUTE, ['C'] = PEND_CLOSE};
+	if (own_names(cl)) {
+		/* The server connection is the session's alone: its statements
+		 * keep the client's names, so SQL's EXECUTE, DEALLOCATE and
+		 * pg_prepared_statements see them as in PostgreSQL. */
+		send_raw(cl, m);
+		push_simple(cl, (pend_kind)kinds[m->type], NULL, 0);
+		return STEP_DONE;
+	}
 	pgw_msg msg = *m;
 	pgw_error err;
 	bool ok = pgw_decode_msg_body(&msg, &err) == PGW_OK;
@@ -861,7 +1076,7 @@ client_step ext_client_message(client *cl, const pgw_msg *m)
 		st = on_statement_ref(cl, &msg, &msg.body.bind.statement, PEND_BIND, &s);
 		if (st == STEP_DONE)
 			prep_portal_set(&cl->prep, (const char *)msg.body.bind.portal.ptr,
-					msg.body.bind.portal.len, s);
+					msg.body.bind.portal.len, s, cl->batches);
 		return st;
 	case 'D':
 		if (!ok || msg.body.describe.target != 'S')
@@ -880,8 +1095,6 @@ client_step ext_client_message(client *cl, const pgw_msg *m)
 	}
 	/* A malformed body, or a message passed on as it is: the server
 	 * answers it. */
-	static const uint8_t kinds[256] = {['B'] = PEND_BIND, ['D'] = PEND_DESCRIBE,
-					   ['E'] = PEND_EXECUTE, ['C'] = PEND_CLOSE};
 	send_raw(cl, m);
 	push_simple(cl, (pend_kind)kinds[m->type], NULL, 0);
 	return STEP_DONE;
@@ -905,11 +1118,21 @@ void ext_copy_ended_early(client *cl)
 		emit_locals(cl);
 }
 
-void ext_expect_request(client *cl, bool function, uint32_t seq, bool drops_statements)
+void ext_expect_request(client *cl, bool function, uint32_t seq, bool drops_statements,
+			ext_mapped *mapped)
 {
 	pend *p = pq_push(cl, function ? PEND_FUNCTION : PEND_QUERY);
 	if (p)
 		p->seq = seq;
+	if (mapped && mapped->aliases) {
+		if (p) {
+			p->aliases = mapped->aliases;
+			p->naliases = mapped->naliases;
+		} else {
+			free_aliases(mapped->aliases, mapped->naliases);
+		}
+		mapped->aliases = NULL;
+	}
 	if (p && drops_statements) {
 		/* The session's statements go when it completes: what comes
 		 * behind it waits for that. */
@@ -925,6 +1148,286 @@ void ext_expect_request(client *cl, bool function, uint32_t seq, bool drops_stat
 		}
 		prep_set_unnamed(&cl->prep, NULL);
 	}
+}
+
+/* ---- SQL naming the session's statements */
+
+#define MAP_STMTS 256 /* a Query with more statements goes as it is */
+#define MAP_NAMES 8   /* ... or with this many names mapped */
+
+/* EXPLAIN [ANALYZE] [VERBOSE] [(options)] EXECUTE name: where name is. */
+typedef struct explain_scan {
+	int state; /* 0: EXPLAIN, 1: its options, 2: the name, 3: done */
+	int depth;
+	const char *name;
+	size_t name_len;
+} explain_scan;
+
+static bool tok_is(const stmt_tok *t, const char *kw)
+{
+	size_t n = strlen(kw);
+	return t->type == STMT_TOK_IDENT && (size_t)(t->e - t->s) == n && strncasecmp(t->s, kw, n) == 0;
+}
+
+static bool tok_char(const stmt_tok *t, char ch)
+{
+	return t->type == STMT_TOK_PUNCT && t->e - t->s == 1 && t->s[0] == ch;
+}
+
+static void explain_token(void *arg, const stmt_tok *t)
+{
+	explain_scan *x = arg;
+	if (t->type == STMT_TOK_COMMENT || x->state == 3)
+		return;
+	switch (x->state) {
+	case 0:
+		x->state = tok_is(t, "explain") ? 1 : 3;
+		return;
+	case 1:
+		if (tok_char(t, '('))
+			x->depth++;
+		else if (tok_char(t, ')'))
+			x->depth--;
+		else if (x->depth == 0 && tok_is(t, "execute"))
+			x->state = 2;
+		else if (x->depth == 0 && !tok_is(t, "analyze") && !tok_is(t, "analyse") &&
+			 !tok_is(t, "verbose"))
+			x->state = 3;
+		return;
+	default:
+		if (t->type == STMT_TOK_IDENT || (t->type == STMT_TOK_QIDENT && !t->unterminated)) {
+			x->name = t->s;
+			x->name_len = (size_t)(t->e - t->s);
+		}
+		x->state = 3;
+	}
+}
+
+/* The statement a statement of a Query names by SQL, if the session has
+ * it: *at, *len say where the name is; drop: a DEALLOCATE. A name of the
+ * gateway's own (a server statement's) gives a new statement of that name
+ * with *poison set: no server connection holds it for the client. */
+/* The name a statement gives another by SQL: EXECUTE name, EXPLAIN ...
+ * EXECUTE name, DEALLOCATE [PREPARE] name (drop), PREPARE name. */
+static bool sql_name_ref(const stmt_info *si, const char **at, size_t *len, bool *drop)
+{
+	const char *nm = NULL;
+	size_t nl = 0;
+	*drop = false;
+	if ((si->kind == STMT_EXECUTE || si->kind == STMT_PREPARE) && si->name_len) {
+		nm = si->name;
+		nl = si->name_len;
+	} else if (si->kind == STMT_DEALLOCATE && !(si->flags & STMT_F_ALL) && si->name_len &&
+		   si->name + si->name_len == si->start + si->len) {
+		nm = si->name;
+		nl = si->name_len;
+		*drop = true;
+	} else if (si->kind == STMT_OTHER && si->len > 7 && strncasecmp(si->start, "explain", 7) == 0) {
+		explain_scan x = {0};
+		stmt_lex(si->start, si->len, 0, explain_token, &x);
+		nm = x.name;
+		nl = x.name_len;
+	}
+	if (!nm || ((nm[0] == 'U' || nm[0] == 'u') && nl > 1 && nm[1] == '&'))
+		return false; /* none, or U&"..." (its escapes are not read here) */
+	*at = nm;
+	*len = nl;
+	return true;
+}
+
+/* The name token [at, at + len) as PostgreSQL reads it, into buf (64
+ * bytes); 0 when it would truncate it (then it is not the session's). */
+static size_t read_name(const char *at, size_t len, char *buf)
+{
+	stmt_info name = {.name = at, .name_len = len};
+	size_t n = stmt_param_name(&name, buf, 64);
+	return n < 64 ? n : 0;
+}
+
+static prep_stmt *named_statement(client *cl, const stmt_info *si, const char **at, size_t *len,
+				  bool *drop, bool *poison)
+{
+	*poison = false;
+	char buf[64];
+	size_t n;
+	if (!sql_name_ref(si, at, len, drop) || !(n = read_name(*at, *len, buf)))
+		return NULL;
+	prep_stmt *s = prep_find(&cl->prep, buf, n);
+	pgw_str as_str = {(const uint8_t *)buf, (uint32_t)n};
+	if (s || !is_reserved(&as_str))
+		return s;
+	*poison = true;
+	return prep_new(buf, n, (const uint8_t *)"", 0);
+}
+
+/* The session's statement s runs by SQL's name, if any (and the server
+ * connection can be told its name). */
+static prep_stmt *ref_target(client *cl, const prep_stmt *s)
+{
+	char buf[64];
+	size_t n = read_name((const char *)s->key.bytes + s->ref_at, s->ref_len, buf);
+	if (!n || !cl->be || cl->be->remote || own_names(cl))
+		return NULL;
+	return prep_find(&cl->prep, buf, n);
+}
+
+/*
+ * A statement that runs another of the session's by SQL's name: on this
+ * server connection it is its query with the server's name for that one,
+ * a statement of its own (valid here only: the name is this connection's).
+ * Its id, or 0: it goes as the client wrote it.
+ */
+static uint32_t prepare_referring(client *cl, prep_stmt *s)
+{
+	prep_stmt *x = ref_target(cl, s);
+	uint32_t xid = x ? prepare_on_server(cl, x, false) : 0;
+	if (!xid)
+		return 0;
+	char sname[STMTCACHE_NAME_MAX];
+	size_t sl = stmtcache_name(xid, sname);
+	size_t rest = s->key.len - s->ref_at - s->ref_len;
+	uint8_t *k = malloc(s->ref_at + sl + rest);
+	if (!k)
+		return 0;
+	memcpy(k, s->key.bytes, s->ref_at);
+	memcpy(k + s->ref_at, sname, sl);
+	memcpy(k + s->ref_at + sl, s->key.bytes + s->ref_at + s->ref_len, rest);
+	prep_stmt *t = prep_new(s->name, s->name_len, k, s->ref_at + sl + rest);
+	free(k);
+	if (!t)
+		return 0;
+	t->epoch = s->epoch;
+	uint32_t id = prepare_on_server(cl, t, false);
+	prep_unref(t);
+	return id;
+}
+
+/* May the Query name a server statement of the gateway's (a quick look,
+ * ahead of the lexer's)? */
+static bool names_reserved(const char *sql, size_t len)
+{
+	size_t n = sizeof STMTCACHE_PREFIX - 1;
+	for (size_t i = 0; i + n <= len; i++)
+		if (sql[i] == '_' && strncasecmp(sql + i, STMTCACHE_PREFIX, n) == 0)
+			return true;
+	return false;
+}
+
+bool ext_map_query(client *cl, request *r, const char *sql, size_t len, ext_mapped *out)
+{
+	static _Thread_local stmt_info si[MAP_STMTS];
+	memset(out, 0, sizeof *out);
+	if (!cl->be || own_names(cl) || (!cl->prep.count && !names_reserved(sql, len)))
+		return false;
+	size_t total = stmt_classify(sql, len, si, MAP_STMTS);
+	if (total > MAP_STMTS || (si[total - 1].flags & STMT_F_UNTERMINATED))
+		return false;
+	struct {
+		const char *at;
+		size_t len;
+		prep_stmt *s;
+		uint16_t index;
+		bool drop, poison;
+		uint32_t id;
+	} hit[MAP_NAMES];
+	size_t nh = 0;
+	uint16_t index = 0;
+	for (size_t i = 0; i < total && nh < MAP_NAMES; i++) {
+		if (si[i].kind == STMT_EMPTY)
+			continue;
+		hit[nh].s = named_statement(cl, &si[i], &hit[nh].at, &hit[nh].len, &hit[nh].drop,
+					    &hit[nh].poison);
+		hit[nh].index = index++;
+		/* Through a multipooler the server's names are the
+		 * multipooler's, which the text of a Query cannot reach. */
+		if (hit[nh].s && !hit[nh].poison && cl->be->remote)
+			hit[nh].s = NULL;
+		if (hit[nh].s)
+			nh++;
+	}
+	if (!nh)
+		return false;
+	/* Each one on the server connection, prepared there now if it is not:
+	 * should that fail, the gateway's Sync ends the server's skipping. */
+	uint32_t before = cl->pq_count;
+	bool ok = true;
+	for (size_t k = 0; k < nh; k++) {
+		hit[k].id = 0;
+		if (ok && !hit[k].poison && !(hit[k].id = prepare_on_server(cl, hit[k].s, true)))
+			ok = false;
+	}
+	bool parsed = false;
+	for (uint32_t i = before; i < cl->pq_count; i++)
+		parsed |= pq_at(cl, i)->kind == PEND_OWN_PARSE;
+	if (parsed && push_simple(cl, PEND_OWN_SYNC, NULL, 0)) {
+		static const uint8_t sync[5] = {'S', 0, 0, 0, 4};
+		backend_send(cl->be, sync, sizeof sync, 1);
+	}
+
+	char *text = ok ? malloc(len + nh * STMTCACHE_NAME_MAX + 1) : NULL;
+	pend_alias *al = ok ? calloc(nh, sizeof *al) : NULL;
+	stmt_effect *effects = ok ? realloc(r->effects, (r->neffects + nh) * sizeof *effects) : NULL;
+	if (effects)
+		r->effects = effects;
+	if (!text || !al || !effects) {
+		free(text);
+		free(al);
+		for (size_t k = 0; k < nh; k++)
+			if (hit[k].poison)
+				prep_unref(hit[k].s);
+		return false;
+	}
+	size_t n = 0, nchars = 0;
+	const char *from = sql;
+	for (size_t k = 0; k < nh; k++) {
+		memcpy(text + n, from, (size_t)(hit[k].at - from));
+		nchars += chars(from, hit[k].at);
+		n += (size_t)(hit[k].at - from);
+		size_t sl = sizeof POISON_NAME - 1;
+		if (hit[k].id)
+			sl = stmtcache_name(hit[k].id, text + n);
+		else
+			memcpy(text + n, POISON_NAME, sl);
+		n += sl;
+		nchars += sl;
+		from = hit[k].at + hit[k].len;
+		/* A poisoned name's statement passes its reference on. */
+		al[k] = (pend_alias){hit[k].id, hit[k].poison ? hit[k].s : prep_ref(hit[k].s), nchars,
+				     (long)sl - (long)chars(hit[k].at, from)};
+		if (!hit[k].drop || hit[k].poison)
+			continue;
+		stmt_effect *e = NULL;
+		for (uint16_t i = 0; i < r->neffects && !e; i++)
+			if (r->effects[i].index == hit[k].index)
+				e = &r->effects[i];
+		if (e) {
+			e->stmt_id = hit[k].id;
+			continue;
+		}
+		e = &r->effects[r->neffects];
+		memset(e, 0, sizeof *e);
+		e->index = hit[k].index;
+		e->kind = STMT_DEALLOCATE;
+		e->stmt_id = hit[k].id;
+		if ((e->name = strndup(hit[k].s->name, hit[k].s->name_len))) {
+			e->len = hit[k].s->name_len;
+			r->neffects++;
+		}
+	}
+	memcpy(text + n, from, (size_t)(sql + len - from));
+	n += (size_t)(sql + len - from);
+	text[n] = '\0';
+	out->sql = text;
+	out->len = n;
+	out->aliases = al;
+	out->naliases = (uint8_t)nh;
+	return true;
+}
+
+void ext_deallocated(client *cl, const stmt_effect *e)
+{
+	prep_unref(prep_remove(&cl->prep, e->name, e->len));
+	forget_server_statement(cl, e->stmt_id);
 }
 
 void ext_server_statements_dropped(client *cl)

@@ -124,8 +124,49 @@ void prep_set_unnamed(prep_table *t, prep_stmt *s)
 	prep_unref(old);
 }
 
+static char **sql_find(const prep_table *t, const char *name, size_t len)
+{
+	for (uint32_t i = 0; i < t->nsql; i++)
+		if (strlen(t->sql[i]) == len && memcmp(t->sql[i], name, len) == 0)
+			return &t->sql[i];
+	return NULL;
+}
+
+void prep_sql_add(prep_table *t, const char *name, size_t len)
+{
+	if (sql_find(t, name, len))
+		return;
+	if (t->nsql == t->cap_sql) {
+		uint32_t cap = t->cap_sql ? t->cap_sql * 2 : 4;
+		char **n = realloc(t->sql, cap * sizeof *n);
+		if (!n)
+			return; /* the server still refuses the name, later */
+		t->sql = n;
+		t->cap_sql = cap;
+	}
+	char *copy = strndup(name, len);
+	if (copy)
+		t->sql[t->nsql++] = copy;
+}
+
+void prep_sql_remove(prep_table *t, const char *name, size_t len)
+{
+	char **at = sql_find(t, name, len);
+	if (!at)
+		return;
+	free(*at);
+	*at = t->sql[--t->nsql];
+}
+
+bool prep_sql_has(const prep_table *t, const char *name, size_t len)
+{
+	return sql_find(t, name, len) != NULL;
+}
+
 void prep_clear_named(prep_table *t)
 {
+	while (t->nsql)
+		free(t->sql[--t->nsql]);
 	for (uint32_t i = 0; i < t->nbuckets; i++) {
 		prep_stmt *s = t->buckets[i];
 		while (s) {
@@ -149,7 +190,7 @@ static prep_portal *portal_find(const prep_table *t, const char *name, size_t le
 	return NULL;
 }
 
-void prep_portal_set(prep_table *t, const char *name, size_t len, prep_stmt *s)
+void prep_portal_set(prep_table *t, const char *name, size_t len, prep_stmt *s, uint32_t batch)
 {
 	prep_portal *p = portal_find(t, name, len);
 	if (!p) {
@@ -172,6 +213,7 @@ void prep_portal_set(prep_table *t, const char *name, size_t len, prep_stmt *s)
 	}
 	prep_stmt *old = p->stmt;
 	p->stmt = prep_ref(s);
+	p->batch = batch;
 	prep_unref(old);
 }
 
@@ -179,6 +221,12 @@ prep_stmt *prep_portal_get(const prep_table *t, const char *name, size_t len)
 {
 	prep_portal *p = portal_find(t, name, len);
 	return p ? p->stmt : NULL;
+}
+
+uint32_t prep_portal_batch(const prep_table *t, const char *name, size_t len)
+{
+	prep_portal *p = portal_find(t, name, len);
+	return p ? p->batch : 0;
 }
 
 void prep_portal_drop(prep_table *t, const char *name, size_t len)
@@ -223,4 +271,7 @@ void prep_free(prep_table *t)
 	free(t->portals);
 	t->portals = NULL;
 	t->cap_portals = 0;
+	free(t->sql);
+	t->sql = NULL;
+	t->cap_sql = 0;
 }

@@ -37,6 +37,9 @@ typedef struct stmt_effect {
 	char *name; /* SET/RESET: canonical parameter name */
 	char *text; /* SET: the statement, for replay */
 	size_t len;
+	/* DEALLOCATE of a statement of the session's (name, len): the server
+	 * statement that ran in its place, gone with it; 0: none. */
+	uint32_t stmt_id;
 } stmt_effect;
 
 typedef struct session {

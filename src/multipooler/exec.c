@@ -1464,11 +1464,14 @@ static void job_run(mp_job *j)
 	switch (j->kind) {
 	case MPX_PORTAL:
 	case MPX_DESCRIBE: {
+		bool drops = false;
 		if (j->kind == MPX_PORTAL && !j->continuing) {
-			/* An extended SET changes the connection as a simple one. */
+			/* An extended SET changes the connection as a simple one;
+			 * an extended DEALLOCATE ALL drops the cache's statements. */
 			Multipoolerservice__PortalStreamExecuteRequest *pr = (void *)j->req;
 			if (pr->prepared_statement && may_change_settings(pr->prepared_statement->query))
 				j->settings_dirty = true;
+			drops = pr->prepared_statement && drops_statements(pr->prepared_statement->query);
 		}
 		pgw_wbuf w = PGW_WBUF_INIT;
 		int requests = build_extended(j, &w);
@@ -1492,6 +1495,8 @@ static void job_run(mp_job *j)
 		backend_send(be, w.data, w.len, requests);
 		pgw_wbuf_release(&w);
 		be->unnamed_uid = 0;
+		if (drops)
+			stmtcache_clear(&be->stmts);
 		break;
 	}
 	default:

@@ -1369,6 +1369,8 @@ static void on_call_close(rpc_client_call *call, int status, const char *message
 			rhold_known_add(&rb->link->known_settings, candidate);
 		if (!rb->any_tag && !rb->rd_sent)
 			encode_simple(w, 'I'); /* EmptyQueryResponse */
+		if (rb->txn == 'I')
+			portals_clear(rb); /* a COMMIT or ROLLBACK ended their transaction */
 		encode_ready(w, rb->txn);
 		break;
 	case CALL_EXECUTE:

@@ -2,10 +2,10 @@
 against PostgreSQL and through the gateway and compared message by message
 (every field of every ErrorResponse but the source location).
 
-Through the gateway the scenarios run twice: on a default gateway, and on
-one with a single server connection that keeps at most two prepared
-statements, where another client runs its own statements between the
-scenario's batches. There the scenario's statements are evicted and
+Through the gateway the scenarios run three times: on a default gateway,
+on one in session mode, and on one with a single server connection that
+keeps at most two prepared statements, where another client runs its own
+statements between the scenario's batches. There the scenario's statements are evicted and
 re-prepared, and the unnamed statement is overwritten, all behind its
 back; it must not notice."""
 import itertools
@@ -389,6 +389,168 @@ def sc_session_set(c, perturb):
     return out
 
 
+def sc_deallocate_forms(c, perturb):
+    """SQL's DEALLOCATE of statements made with Parse, alone in a simple
+    Query: with PREPARE, quoted, of a name already gone."""
+    out = [run(c, *[parse(n, "SELECT '%s'" % n) for n in ("d1", "D2", "d3")], sync())]
+    out.append(run(c, query("DEALLOCATE PREPARE d1")))
+    out.append(run(c, query('DEALLOCATE "D2"')))
+    out.append(run(c, query("DEALLOCATE D2")))
+    out.append(run(c, query('/* it */ deallocate prepare "d3" ;')))
+    perturb()
+    out.append(run(c, bind("", "d1"), execute(""), sync()))
+    out.append(run(c, query("DEALLOCATE nope")))
+    return out
+
+
+def sc_deallocate_among_statements(c, perturb):
+    """SQL's DEALLOCATE of statements made with Parse among other
+    statements of a simple Query, failing before and after them."""
+    out = [run(c, *[parse(n, "SELECT '%s'" % n) for n in ("d4", "d5", "d6")], sync())]
+    perturb()
+    out.append(run(c, query("SELECT 1; DEALLOCATE d4; SELECT 2")))
+    out.append(run(c, bind("", "d4"), execute(""), sync()))
+    out.append(run(c, query("SELECT 1/0; DEALLOCATE d5")))
+    out.append(run(c, bind("", "d5"), execute(""), sync()))
+    out.append(run(c, query("DEALLOCATE d5; SELECT 1/0")))
+    out.append(run(c, bind("", "d5"), execute(""), sync()))
+    # pipelined behind it, a Bind of the statement it drops
+    out.append(run(c, query("SELECT 'x'; DEALLOCATE d6"), bind("", "d6"), execute(""), sync(),
+                   count=2))
+    out.append(run(c, query("SELECT 1; DEALLOCATE nope; SELECT 2")))
+    return out
+
+
+def sc_deallocate_in_transaction(c, perturb):
+    """DEALLOCATE is not transactional; in a failed transaction it is refused."""
+    out = [run(c, parse("t1", "SELECT 't1'"), parse("t2", "SELECT 't2'"), sync())]
+    out.append(run(c, query("BEGIN")))
+    out.append(run(c, query("DEALLOCATE t1")))
+    out.append(run(c, query("ROLLBACK")))
+    out.append(run(c, bind("", "t1"), execute(""), sync()))
+    perturb()
+    out.append(run(c, query("BEGIN")))
+    out.append(run(c, query("SELECT 1/0")))
+    out.append(run(c, query("DEALLOCATE t2")))
+    out.append(run(c, query("SELECT 1; DEALLOCATE t2")))
+    out.append(run(c, parse("", "DEALLOCATE t2"), bind("", ""), execute(""), sync()))
+    out.append(run(c, query("ROLLBACK")))
+    out.append(run(c, bind("", "t2"), execute(""), sync()))
+    return out
+
+
+def sc_deallocate_extended(c, perturb):
+    """DEALLOCATE through the extended protocol (psycopg 3 evicts its
+    statements so), in pipelines, bound in one batch and run in another."""
+    out = [run(c, parse("x1", "SELECT $1::int", [INT4]), parse("x2", "SELECT 'x2'"),
+               parse("x3", "SELECT 'x3'"), sync())]
+    out.append(run(c, parse("", "DEALLOCATE x1"), bind("", ""), describe("P", ""), execute(""),
+                   sync()))
+    out.append(run(c, bind("", "x1", ["1"]), execute(""), sync()))
+    perturb()
+    out.append(run(c, parse("", 'DEALLOCATE PREPARE "x2"'), bind("", ""), execute(""),
+                   bind("", "x2"), execute(""), sync()))
+    out.append(run(c, parse("", "SELECT 1/0"), bind("", ""), execute(""),
+                   parse("", "DEALLOCATE x3"), bind("", ""), execute(""), sync()))
+    out.append(run(c, bind("", "x3"), execute(""), sync()))
+    out.append(run(c, parse("dx", "DEALLOCATE x3"), describe("S", "dx"), bind("", "dx"),
+                   execute(""), sync()))
+    out.append(run(c, bind("", "dx"), execute(""), sync()))
+    out.append(run(c, query("BEGIN")))
+    out.append(run(c, parse("x4", "SELECT 'x4'"), parse("", "DEALLOCATE x4"), bind("p4", ""),
+                   sync()))
+    out.append(run(c, execute("p4"), sync()))
+    out.append(run(c, bind("", "x4"), execute(""), sync()))
+    out.append(run(c, query("ROLLBACK")))
+    out.append(run(c, query("BEGIN")))
+    out.append(run(c, parse("x5", "SELECT 'x5'"), parse("", "DEALLOCATE x5"), bind("p5", ""),
+                   sync()))
+    out.append(run(c, query("SELECT 1/0")))
+    out.append(run(c, execute("p5"), sync()))
+    out.append(run(c, query("ROLLBACK")))
+    out.append(run(c, bind("", "x5"), execute(""), sync()))
+    out.append(run(c, parse("y1", "SELECT 'y1'"), bind("", "y1"), execute(""), sync()))
+    out.append(run(c, parse("", "DEALLOCATE ALL"), bind("", ""), execute(""), sync()))
+    out.append(run(c, bind("", "x5"), execute(""), sync()))
+    out.append(run(c, parse("y1", "SELECT 'y1'"), bind("", "y1"), execute(""), sync()))
+    return out
+
+
+def sc_execute_sql(c, perturb):
+    """SQL's EXECUTE (and EXPLAIN EXECUTE) of statements made with Parse;
+    errors name them and point into the text as sent."""
+    out = [run(c, parse("e1", "SELECT $1::int * 2 AS twice", [INT4]),
+               parse("E2", "SELECT 'e2' AS v"), parse("e3", "SELECT 'e3'"), sync())]
+    out.append(run(c, query("EXECUTE e1(21)")))
+    perturb()
+    out.append(run(c, query('EXECUTE "E2"; EXECUTE e1 (4)')))
+    out.append(run(c, query("EXECUTE e1")))
+    out.append(run(c, query("SELECT 1; EXECUTE e1(1, 2)")))
+    out.append(run(c, query("EXECUTE e1('x')")))
+    out.append(run(c, query("EXECUTE e1(1) junk")))
+    out.append(run(c, query("EXPLAIN (COSTS OFF) EXECUTE e1(1)")))
+    out.append(run(c, query('explain verbose execute "E2"')))
+    out.append(run(c, query("EXECUTE nope")))
+    out.append(run(c, query("EXECUTE e1(1); DEALLOCATE e1; EXECUTE e1(2)")))
+    out.append(run(c, query("BEGIN")))
+    out.append(run(c, query("EXECUTE e3")))
+    out.append(run(c, query("SELECT 1/0")))
+    out.append(run(c, query("EXECUTE e3")))
+    out.append(run(c, query("ROLLBACK")))
+    out.append(run(c, query("EXECUTE e3")))
+    return out
+
+
+def sc_execute_extended(c, perturb):
+    """SQL's EXECUTE of statements made with Parse, itself made with Parse:
+    described, bound, run, in a pipeline, after the statement it runs went."""
+    out = [run(c, parse("e1", "SELECT $1::int * 2 AS twice", [INT4]),
+               parse("e2", "SELECT 'e2' AS v"), sync())]
+    out.append(run(c, parse("ex", "EXECUTE e1(21)"), describe("S", "ex"), bind("", "ex"),
+                   describe("P", ""), execute(""), sync()))
+    perturb()
+    out.append(run(c, bind("", "ex"), execute(""), sync()))
+    out.append(run(c, parse("", "EXECUTE e2"), bind("", ""), describe("P", ""), execute(""),
+                   parse("", "EXPLAIN (COSTS OFF) EXECUTE e1(1)"), bind("", ""), execute(""),
+                   sync()))
+    out.append(run(c, parse("", "EXECUTE e1"), bind("", ""), execute(""), sync()))
+    out.append(run(c, parse("", "EXECUTE e1('x')"), bind("", ""), execute(""), sync()))
+    out.append(run(c, query("DEALLOCATE e1")))
+    out.append(run(c, bind("", "ex"), execute(""), sync()))
+    return out
+
+
+def sc_sql_prepare_names(c, perturb):
+    """SQL's PREPARE and Parse take names from one name space."""
+    out = [run(c, query("PREPARE sp1 AS SELECT 'sql'"))]
+    out.append(run(c, parse("sp1", "SELECT 'taken'"), sync()))
+    out.append(run(c, bind("", "sp1"), execute(""), sync()))
+    out.append(run(c, parse("pp1", "SELECT 'proto'"), sync()))
+    out.append(run(c, query("PREPARE pp1 AS SELECT 'again'")))
+    out.append(run(c, query("EXECUTE sp1; EXECUTE pp1")))
+    out.append(run(c, query("DEALLOCATE sp1")))
+    out.append(run(c, parse("sp1", "SELECT 'now free'"), bind("", "sp1"), execute(""), sync()))
+    out.append(run(c, query("PREPARE sp2 AS SELECT 2; DEALLOCATE ALL")))
+    out.append(run(c, parse("sp2", "SELECT 'free too'"), bind("", "sp2"), execute(""), sync()))
+    out.append(run(c, query("DISCARD ALL")))
+    perturb()
+    out.append(run(c, bind("", "sp2"), execute(""), sync()))
+    return out
+
+
+def sc_reserved_names_in_sql(c, perturb):
+    """SQL naming the gateway's own server statements reaches none of them
+    (nor breaks them for the sessions sharing them)."""
+    out = [run(c, parse("r1", "SELECT 'r1'"), bind("", "r1"), execute(""), sync())]
+    perturb()
+    for sql in ("EXECUTE _pgw_1", "DEALLOCATE _pgw_1", "DEALLOCATE PREPARE _PGW_2",
+                'EXPLAIN EXECUTE "_pgw_1"', "SELECT 1; EXECUTE _pgw_3(1, 2)",
+                "DEALLOCATE _pgw_0", 'EXECUTE "_pgw_1" junk'):
+        out.append(run(c, query(sql)))
+    out.append(run(c, bind("", "r1"), execute(""), sync()))
+    return out
+
+
 def sc_empty_and_nodata(c, perturb):
     return [run(c, parse("", ""), bind("", ""), describe("P", ""), execute(""), sync()),
             run(c, parse("n1", "SET search_path = public"), describe("S", "n1"), bind("", "n1"),
@@ -485,7 +647,8 @@ class ExtendedWireTest(unittest.TestCase):
                        "CREATE TABLE ext_c (a int, b text)", dbname=harness.MAIN_DB)
         cls.direct = env.direct
         cls.targets = [env.gateway(), env.gateway("ext-tight", pool_size=1, workers=1,
-                                                  extra_args=["--max-prepared", "2"])]
+                                                  extra_args=["--max-prepared", "2"]),
+                       env.gateway("ext-session", pool_mode="session")]
 
     def transcript(self, endpoint, name):
         c = Conn(endpoint)
@@ -511,6 +674,40 @@ def _make(name):
 
 for _name in SCENARIOS:
     setattr(ExtendedWireTest, "test_" + _name[3:], _make(_name))
+
+
+def session_names(c):
+    """What pg_prepared_statements shows of statements made with Parse and
+    with SQL's PREPARE, and SQL's EXECUTE and DEALLOCATE of them."""
+    listing = query("SELECT name, statement, parameter_types::text, from_sql "
+                    "FROM pg_prepared_statements ORDER BY name")
+    out = [run(c, parse("s1", "SELECT $1::int", [INT4]), parse("S 2", "SELECT 'two'"), sync())]
+    out.append(run(c, query("PREPARE p3 AS SELECT 3")))
+    out.append(run(c, listing))
+    out.append(run(c, query('EXECUTE "S 2"; EXECUTE s1(7); EXECUTE p3')))
+    out.append(run(c, query("DEALLOCATE s1")))
+    out.append(run(c, parse("", "DEALLOCATE p3"), bind("", ""), execute(""), sync()))
+    out.append(run(c, listing))
+    out.append(run(c, bind("", "p3"), execute(""), sync()))
+    out.append(run(c, query("DEALLOCATE ALL")))
+    out.append(run(c, listing))
+    return out
+
+
+class SessionModeNamesTest(unittest.TestCase):
+    """In session mode the server connection is the client's alone, and its
+    statements keep the client's names: pg_prepared_statements, EXECUTE and
+    DEALLOCATE see them exactly as directly."""
+    maxDiff = None
+
+    def test_pg_prepared_statements(self):
+        env = harness.get_env()
+        want = session_names(Conn(env.direct))
+        gw = env.gateway("ext-session", pool_mode="session")
+        got = session_names(Conn(gw))
+        if got != want:
+            self.fail("through %s:\n%s" % (gw.name, harness.text_diff(
+                pprint.pformat(want, width=110), pprint.pformat(got, width=110))))
 
 
 class StalePlanEverywhereTest(unittest.TestCase):

@@ -124,3 +124,42 @@ class Psycopg3Test(unittest.TestCase):
     def test_same_as_direct(self):
         harness.assert_same_as_direct(self, scenario, "pg3-tight", 3,
                                       lambda r: pprint.pformat(r, width=110))
+
+
+def many_prepared(ep):
+    """More distinct queries than the driver keeps prepared: it evicts the
+    oldest with DEALLOCATE (sent through the extended protocol), in and out
+    of pipeline mode, and inside a transaction."""
+    out = []
+    with connect(ep, autocommit=True) as conn:
+        conn.prepared_max = 5
+        conn.prepare_threshold = 0
+        for i in range(12):
+            out.append(conn.execute("SELECT %%s::int + %d" % i, (i,)).fetchall())
+        with conn.pipeline():
+            rs = [conn.execute("SELECT %%s::int * %d" % i, (i,)) for i in range(12)]
+        out.append([r.fetchall() for r in rs])
+        with conn.transaction():
+            for i in range(8):
+                out.append(conn.execute("SELECT %%s::text || '%d'" % i, ("t",)).fetchall())
+        out.append(conn.execute("SELECT %s::int + 0", (1,)).fetchall())
+    return [repr(x) for x in out]
+
+
+@unittest.skipIf(psycopg is None, "python3-psycopg is not installed")
+class Psycopg3EvictionTest(unittest.TestCase):
+    """psycopg 3 deallocates its least recently used statement once it holds
+    prepared_max of them: through the gateway, in transaction and session
+    mode, exactly as directly."""
+    maxDiff = None
+
+    def test_prepared_max_exceeded(self):
+        env = harness.get_env()
+        want = many_prepared(env.direct)
+        for gw in (env.gateway(), env.gateway("pg3-session", pool_mode="session"),
+                   env.gateway("pg3-evict", pool_size=2, workers=1,
+                               extra_args=["--max-prepared", "3"])):
+            got = many_prepared(gw)
+            if got != want:
+                self.fail("through %s:\n%s" % (gw.name, harness.text_diff(
+                    pprint.pformat(want), pprint.pformat(got))))

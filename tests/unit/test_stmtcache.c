@@ -154,7 +154,7 @@ static void test_prep_statements(void **state)
 	prep_stmt *out = prep_remove(&t, "s42", 3);
 	assert_ptr_equal(out, s42);
 	assert_null(prep_find(&t, "s42", 3));
-	prep_portal_set(&t, "p", 1, out);
+	prep_portal_set(&t, "p", 1, out, 0);
 	prep_unref(out);
 	assert_string_equal(prep_portal_get(&t, "p", 1)->name, "s42");
 	prep_clear_named(&t);
@@ -172,20 +172,20 @@ static void test_prep_unnamed_and_portals(void **state)
 	prep_stmt *u2 = prep_new("", 0, k.bytes, k.len);
 	assert_true(u1->uid != u2->uid);
 	prep_set_unnamed(&t, u1);
-	prep_portal_set(&t, "", 0, u1);
-	prep_portal_set(&t, "c1", 2, u1);
+	prep_portal_set(&t, "", 0, u1, 0);
+	prep_portal_set(&t, "c1", 2, u1, 0);
 	prep_unref(u1);
 	prep_set_unnamed(&t, u2); /* u1 lives on in its portals */
 	prep_unref(u2);
 	assert_ptr_equal(prep_portal_get(&t, "c1", 2)->key.hash, k.hash);
 	prep_portal_drop(&t, "c1", 2);
 	assert_null(prep_portal_get(&t, "c1", 2));
-	prep_portal_set(&t, "c2", 2, t.unnamed);
+	prep_portal_set(&t, "c2", 2, t.unnamed, 0);
 	prep_portal_clear(&t); /* the transaction ended */
 	assert_null(prep_portal_get(&t, "", 0));
 	assert_null(prep_portal_get(&t, "c2", 2));
 	assert_int_equal(t.nportals, 1); /* the unnamed portal's slot stays */
-	prep_portal_set(&t, "", 0, NULL);
+	prep_portal_set(&t, "", 0, NULL, 0);
 	prep_free(&t);
 }
 
