@@ -17,6 +17,7 @@
 #   PGW_CONF_CACHE         where the PostgreSQL source package goes
 #                          (default tests/conformance/.cache)
 #   PGW_CONF_SKIP          extra tests to leave out (space separated)
+#   PGW_CONF_RESULTS       where the results go (default tests/conformance/results)
 # Exit status: 0 ok; 1 regression against baseline.json (or a suite that
 # ran fewer tests than the baseline); 2 setup error.
 set -euo pipefail
@@ -26,7 +27,7 @@ REPO=$(cd "$HERE/../.." && pwd)
 PGBIN=/usr/lib/postgresql/15/bin
 PG_REGRESS=/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress
 CACHE=${PGW_CONF_CACHE:-$HERE/.cache}
-RESULTS=$HERE/results
+RESULTS=${PGW_CONF_RESULTS:-$HERE/results}
 POOL_SIZE=${PGW_CONF_POOL_SIZE:-40}
 RUN_TIMEOUT=${PGW_CONF_TIMEOUT:-1200}
 
