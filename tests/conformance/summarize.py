@@ -183,7 +183,7 @@ def main():
                     unproven.append("%s: %s: %s through the session-mode gateway" % (
                         name, t, session or "not run"))
     for u in unproven:
-        print("UNPROVEN (the reason claims a transaction-pooling limit): " + u)
+        print("UNPROVEN (not shown to pass in session mode): " + u)
     notes = [n for v in verdicts.values() for n in v["notes"]]
     for n in notes:
         print("note: " + n)
