@@ -54,11 +54,17 @@ def head(text, n=REASON_LINES):
     return "\n".join("      " + l for l in lines)
 
 
+def verdict():
+    """flaky [(test, how)], direct_failed [test], ours [(test, session
+    status, note)]: the gateway's failures, regressions and setup (fatal,
+    exit 1 and 2), notes, and not_ours: gateway failures not held against it."""
+    return {"flaky": [], "direct_failed": [], "ours": [], "regressions": [], "setup": [],
+            "notes": [], "not_ours": 0}
+
+
 def judge(name, res, base, sides):
-    """One suite: {counts, flaky, direct_failed, ours, problems (fatal),
-    setup (fatal, exit 2), notes}."""
-    out = {"flaky": [], "direct_failed": [], "ours": [], "regressions": [], "setup": [],
-           "notes": [], "not_ours": 0}
+    """The verdict on one suite's results RES against its baseline BASE."""
+    out = verdict()
     for side in sides:
         rec = res.get(side)
         if rec is None:
@@ -141,10 +147,9 @@ def main():
                 rc = open(os.path.join(a.results, step + ".rc")).read().strip()
             except OSError:
                 rc = "unknown"
-            verdicts[name] = {"setup": ["%s: no results (its runner, run.sh step %s, exited %s; "
-                                        "see the log above)" % (name, step, rc)],
-                              "regressions": [], "flaky": [], "direct_failed": [], "ours": [],
-                              "notes": []}
+            verdicts[name] = verdict()
+            verdicts[name]["setup"].append("%s: no results (its runner, run.sh step %s, exited "
+                                           "%s; see the log above)" % (name, step, rc))
             continue
         results[name] = res
         verdicts[name] = judge(name, res, base["suites"].get(name), sides)
