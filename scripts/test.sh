@@ -111,6 +111,7 @@ ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
 
 # ---- 5. conformance: PostgreSQL's own suites directly and through the gateway
 step "conformance (tests/conformance/run.sh, gateway from build/)"
+/usr/bin/python3 tests/conformance/test_summarize.py
 PGW_GATEWAY="$root/build/multigateway" bash tests/conformance/run.sh
 
 # ---- 6. fuzzing

@@ -98,3 +98,51 @@ def psql_env(**extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     env.update(extra)
     return env
+
+
+# ------------------------------------------------------------------ results
+#
+# Every driver writes, per suite, {side: record} for the sides it ran
+# ("direct", "gateway"), and under "rerun" {side: record} for the tests that
+# failed through the gateway only, each rerun alone on "direct", "gateway"
+# and "session" (a gateway in --pool-mode session). summarize.py judges.
+
+STATUSES = ("passed", "failed", "skipped")
+
+
+def record(status, reasons=None, seconds=None, error=None):
+    """A side's result: STATUS {test: passed|failed|skipped}, REASONS {test:
+    why it failed}, ERROR when the run itself broke (then the counts say
+    only what ran before it)."""
+    rec = {"tests": dict(sorted(status.items())),
+           "reasons": {t: w for t, w in sorted((reasons or {}).items()) if status.get(t) == "failed"}}
+    for s in STATUSES:
+        rec[s] = sum(1 for v in status.values() if v == s)
+    rec["failed_tests"] = sorted(t for t, v in status.items() if v == "failed")
+    if seconds is not None:
+        rec["seconds"] = round(seconds, 1)
+    if error:
+        rec["error"] = error
+    return rec
+
+
+def gateway_only(res):
+    """Tests that failed through the gateway and not directly."""
+    d = (res.get("direct") or {}).get("tests", {})
+    g = (res.get("gateway") or {}).get("tests", {})
+    return sorted(t for t, v in g.items() if v == "failed" and d.get(t) != "failed")
+
+
+def add_reruns(res, rerun, sides=("direct", "gateway", "session")):
+    """Reruns the gateway-only failures of RES alone: RERUN(tests, side) ->
+    record of those tests on SIDE. Stored under res["rerun"]."""
+    tests = gateway_only(res)
+    if not tests:
+        return res
+    res["rerun"] = {}
+    for side in sides:
+        try:
+            res["rerun"][side] = rerun(tests, side)
+        except Exception as e:  # noqa: BLE001 - a broken rerun is reported, not fatal
+            res["rerun"][side] = record({}, error="rerun failed: %s" % e)
+    return res

@@ -9,8 +9,10 @@ TLS certificates made with openssl, pg_hba rules, ssl=on), starts its own
 gateway in front of it with the same rules (TLS, an hba file, secrets read
 from pg_authid, a Unix socket), compiles each package's test binary once
 (GOPATH mode, offline, caches in the work dir) and runs it against each
-side with the suites' usual environment variables. Writes one JSON per
-suite: {side: {passed, failed, skipped, failed_tests, reasons, seconds}}.
+side with the suites' usual environment variables. A test failing through
+the gateway only is run again alone (-test.run '^Name$') directly, through
+the gateway and through a second gateway in session mode. Writes one JSON
+per suite (common.record).
 
     go_suites.py --pg-port P --pg-socket-dir D --gateway BIN --work DIR --out-dir DIR
 """
@@ -40,36 +42,6 @@ SUITES = {
                   ("github.com/jackc/pgx/v4/stdlib", "stdlib", {})],
     "go-pgconn": [("github.com/jackc/pgconn", "pgconn", {})],
 }
-
-# Gateway-only failures we have analysed: (suite, test) -> why. Anything
-# failing through the gateway only and not listed here is reported as
-# unexplained, with the head of its output.
-POOLING = "transaction pooling (by design): "
-KNOWN = {
-    ("go-lib-pq", "TestPing"):
-        POOLING + "the test kills its backend with pg_terminate_backend() and expects "
-        "the next query on that connection to fail; through the gateway the client "
-        "never owned that backend, its next statement runs on another server connection",
-    ("go-lib-pq-binary", "TestPing"):
-        POOLING + "the test kills its backend with pg_terminate_backend() and expects "
-        "the next query on that connection to fail; through the gateway the client "
-        "never owned that backend, its next statement runs on another server connection",
-}
-
-for _suite in ("go-pgx-v4",):
-    for _t in ("pgx.TestFatalRxError", "pgx.TestFatalTxError"):
-        KNOWN[(_suite, _t)] = (
-            POOLING + "the test calls pg_terminate_backend() on the pid its connection "
-            "was told in BackendKeyData and expects the connection to die; in transaction "
-            "mode that pid names the client in the gateway, not a server process")
-# Failures recognised by what the test printed: suite prefix, text, why.
-KNOWN_OUTPUT = [
-    ("go-pgx", "cached plan must not change result type",
-     "0A000 'cached plan must not change result type' after a schema change the "
-     "gateway did not see (a statement parsed after DDL the gateway saw gets a fresh "
-     "server statement, see src/pooler/stmtcache.h)"),
-]
-
 
 log = common.logger("go-suites")
 
@@ -196,7 +168,7 @@ def setup_postgres(pg, work, certs):
     pg.psql("CREATE DOMAIN uint64 AS numeric(20,0)", db="pgx_test")
 
 
-def start_gateway(binary, pg, work, certs):
+def start_gateway(binary, pg, work, certs, mode="transaction"):
     sockdir = os.path.join(work, "gwsock")
     os.makedirs(sockdir, exist_ok=True)
     os.chmod(sockdir, 0o777)
@@ -210,8 +182,9 @@ def start_gateway(binary, pg, work, certs):
             "--pool-size", "40", "--tls-cert", os.path.join(certs, "server.crt"),
             "--tls-key", os.path.join(certs, "server.key"),
             "--tls-ca", os.path.join(certs, "root.crt"), "--hba", hba,
-            "--auth-user", "postgres"]
-    gw = common.Gateway(binary, args, os.path.join(work, "gateway.log"), start_timeout=10)
+            "--auth-user", "postgres", "--pool-mode", mode]
+    gw = common.Gateway(binary, args, os.path.join(work, "gateway-%s.log" % mode),
+                        start_timeout=10)
     return gw.start(), sockdir
 
 
@@ -283,7 +256,7 @@ def side_env(work, certs, host, port, sockdir, extra):
     return env
 
 
-def run_binary(work, binary, srcdir, env, timeout, log_path):
+def run_binary(work, binary, srcdir, env, timeout, log_path, only=None):
     """Runs a test binary as the postgres OS user (lib/pq refuses a client key
     owned by another user, one test checks behaviour as non-root) in a private
     mount namespace where /etc/hosts also names 127.0.0.1 "postgres" (lib/pq's
@@ -295,8 +268,8 @@ def run_binary(work, binary, srcdir, env, timeout, log_path):
         with open(hosts, "w") as f:
             f.write(text + "\n127.0.0.1 postgres\n")
     inner = ("mount --bind \"$0\" /etc/hosts && exec runuser -u postgres -- "
-             "env HOME=\"$1\" \"$2\" tool test2json -t \"$3\" -test.v=true -test.timeout=%ds"
-             % timeout)
+             "env HOME=\"$1\" \"$2\" tool test2json -t \"$3\" -test.v=true -test.timeout=%ds%s"
+             % (timeout, " -test.run '^%s$'" % only if only else ""))
     goroot = run(["go", "env", "GOROOT"], stdout=subprocess.PIPE, text=True,
                  env=env).stdout.strip()
     gobin = os.path.join(goroot, "bin", "go")
@@ -307,16 +280,16 @@ def run_binary(work, binary, srcdir, env, timeout, log_path):
         try:
             r = subprocess.run(argv, cwd=srcdir, env=env, stdout=subprocess.PIPE, stderr=lf,
                                timeout=timeout + 60, start_new_session=True)
-            raw = r.stdout
+            raw, rc = r.stdout, r.returncode
         except subprocess.TimeoutExpired as e:
-            raw = e.stdout or b""
+            raw, rc = e.stdout or b"", "timeout"
     events = []
     for line in raw.decode(errors="replace").splitlines():
         try:
             events.append(json.loads(line))
         except ValueError:
             events.append({"Action": "output", "Output": line + "\n"})
-    return events, time.monotonic() - t0
+    return events, time.monotonic() - t0, rc
 
 
 def tally(events, prefix):
@@ -351,56 +324,73 @@ def first_error(lines):
     return text[:400] if text else "(no output)"
 
 
+PACKAGE_OF = {}   # (suite, test name prefix) -> package, for reruns
+
+
+def run_package(work, built, certs, endpoint, suite, imp, short, extra, timeout, tag, only=None):
+    """One test binary against ENDPOINT (host, port, sockdir): (status,
+    output, seconds, error). A binary that ends badly (a panic before
+    its tests, a timeout, a non-zero exit with no failed test) is an error:
+    tests that never started are simply absent from STATUS."""
+    prefix = "" if len(SUITES[suite]) == 1 else short + "."
+    PACKAGE_OF[(suite, prefix)] = (imp, short, extra)
+    if imp not in built:
+        return {}, {}, 0.0, "%s: test binary did not build" % imp
+    binary, srcdir = built[imp]
+    host, port, sockdir = endpoint
+    env = side_env(work, certs, host, port, sockdir, extra)
+    logp = os.path.join(work, "%s-%s-%s.stderr" % (suite, short, tag))
+    events, secs, rc = run_binary(work, binary, srcdir, env, timeout, logp, only)
+    with open(os.path.join(work, "%s-%s-%s.json" % (suite, short, tag)), "w") as f:
+        for ev in events:
+            f.write(json.dumps(ev) + "\n")
+    status, output = tally(events, prefix)
+    error = None
+    if rc == "timeout":
+        error = "%s: timed out after %d s" % (short, timeout)
+    elif not status:
+        error = "%s: no test ran (exit %s): see %s" % (short, rc, logp)
+    elif rc != 0 and "failed" not in status.values():
+        tail = [ev.get("Output", "") for ev in events if ev.get("Action") == "output"][-5:]
+        error = "%s: exit %s with no failed test: %s" % (short, rc, "".join(tail).strip()[-300:])
+    return status, output, secs, error
+
+
 def run_suite(name, built, work, certs, endpoints, timeout):
     res = {}
-    statuses = {}
-    outputs = {}
-    for side, (host, port, sockdir) in endpoints.items():
-        status, output, seconds = {}, {}, 0.0
+    for side, endpoint in endpoints.items():
+        status, output, seconds, errors = {}, {}, 0.0, []
         for imp, short, extra in SUITES[name]:
-            prefix = "" if len(SUITES[name]) == 1 else short + "."
-            if imp not in built:
-                status[prefix + "(build)"] = "failed"
-                output[prefix + "(build)"] = ["test binary did not build"]
-                continue
-            binary, srcdir = built[imp]
-            env = side_env(work, certs, host, port, sockdir, extra)
-            logp = os.path.join(work, "%s-%s-%s.stderr" % (name, short, side))
-            events, secs = run_binary(work, binary, srcdir, env, timeout, logp)
-            with open(os.path.join(work, "%s-%s-%s.json" % (name, short, side)), "w") as f:
-                for ev in events:
-                    f.write(json.dumps(ev) + "\n")
-            seconds += secs
-            st, out = tally(events, prefix)
-            if not st:
-                st = {prefix + "(run)": "failed"}
-                out = {prefix + "(run)": ["no test ran: see %s" % logp]}
+            st, out, secs, err = run_package(work, built, certs, endpoint, name, imp, short,
+                                             extra, timeout, side)
             status.update(st)
             output.update(out)
-        statuses[side], outputs[side] = status, output
-        failed = sorted(t for t, v in status.items() if v == "failed")
-        res[side] = {"passed": sum(1 for v in status.values() if v == "passed"),
-                     "failed": len(failed),
-                     "skipped": sum(1 for v in status.values() if v == "skipped"),
-                     "failed_tests": failed, "seconds": round(seconds, 1), "reasons": {}}
-    d = statuses.get("direct", {})
-    for side in res:
-        for t in res[side]["failed_tests"]:
-            if side == "gateway" and d.get(t) == "failed":
-                why = "fails directly too: " + first_error(outputs[side].get(t, []))
-            elif side == "gateway" and (name, t) in KNOWN:
-                why = KNOWN[(name, t)]
-            elif side == "gateway" and any(
-                    name.startswith(p) and text in "".join(outputs[side].get(t, []))
-                    for p, text, _ in KNOWN_OUTPUT):
-                why = next(w for p, text, w in KNOWN_OUTPUT
-                           if name.startswith(p) and text in "".join(outputs[side].get(t, [])))
-            elif side == "gateway":
-                why = "not analysed: " + first_error(outputs[side].get(t, []))
-            else:
-                why = first_error(outputs[side].get(t, []))
-            res[side]["reasons"][t] = why
+            seconds += secs
+            if err:
+                errors.append(err)
+        res[side] = common.record(status, {t: first_error(o) for t, o in output.items()},
+                                  seconds, "; ".join(errors) or None)
     return res
+
+
+def rerun_tests(name, built, work, certs, endpoint, timeout, tests, side):
+    """Each test alone (-test.run '^Name$') in its own package's binary."""
+    status, reasons, seconds, errors = {}, {}, 0.0, []
+    for t in tests:
+        prefix, bare = (t.split(".", 1)[0] + ".", t.split(".", 1)[1]) if "." in t else ("", t)
+        if (name, prefix) not in PACKAGE_OF:
+            errors.append("%s: no package" % t)
+            continue
+        imp, short, extra = PACKAGE_OF[(name, prefix)]
+        st, out, secs, err = run_package(work, built, certs, endpoint, name, imp, short, extra,
+                                         timeout, "rerun-" + side, only=bare)
+        seconds += secs
+        if t in st:
+            status[t] = st[t]
+            reasons[t] = first_error(out.get(t, []))
+        elif err:
+            errors.append(err)
+    return common.record(status, reasons, seconds, "; ".join(errors) or None)
 
 
 def main():
@@ -433,27 +423,36 @@ def main():
     chown_tree(work, "postgres")
     os.chmod(work, 0o755)
 
-    gw = None
+    gws = {}
     try:
         endpoints = {}
         if "direct" in sides:
             endpoints["direct"] = ("127.0.0.1", a.pg_port, a.pg_socket_dir)
         if "gateway" in sides:
-            gw, gwsock = start_gateway(a.gateway, pg, work, certs)
-            log("gateway on 127.0.0.1:%d and %s" % (gw.port, gwsock))
-            endpoints["gateway"] = ("127.0.0.1", gw.port, gwsock)
+            for side, mode in (("gateway", "transaction"), ("session", "session")):
+                gws[side], gwsock = start_gateway(a.gateway, pg, work, certs, mode)
+                log("%s-mode gateway on 127.0.0.1:%d and %s" % (mode, gws[side].port, gwsock))
+                endpoints[side] = ("127.0.0.1", gws[side].port, gwsock)
         for s in suites:
-            res = run_suite(s, built, work, certs, endpoints, a.timeout)
+            res = run_suite(s, built, work, certs,
+                            {k: v for k, v in endpoints.items() if k in SIDES}, a.timeout)
+            for side in SIDES:
+                if side in res:
+                    log("%s %s: %d passed, %d failed, %d skipped in %s s%s" % (
+                        s, side, res[side]["passed"], res[side]["failed"], res[side]["skipped"],
+                        res[side]["seconds"], (": " + " ".join(res[side]["failed_tests"]))
+                        if res[side]["failed"] else ""))
+            common.add_reruns(res, lambda tests, side: rerun_tests(
+                s, built, work, certs, endpoints[side], a.timeout, tests, side))
+            for side, rec in sorted(res.get("rerun", {}).items()):
+                log("%s rerun %s: %s" % (s, side, " ".join(
+                    "%s=%s" % kv for kv in sorted(rec["tests"].items()))))
             common.write_json(os.path.join(a.out_dir, s + ".json"), res)
-            for side in res:
-                log("%s %s: %d passed, %d failed, %d skipped in %s s%s" % (
-                    s, side, res[side]["passed"], res[side]["failed"], res[side]["skipped"],
-                    res[side]["seconds"],
-                    (": " + " ".join(res[side]["failed_tests"])) if res[side]["failed"] else ""))
     finally:
-        note = gw.stop() if gw is not None else None
-        if note:
-            log("WARNING: " + note)
+        for gw in gws.values():
+            note = gw.stop()
+            if note:
+                log("WARNING: " + note)
     log("done in %.0f s" % (time.monotonic() - t0))
     return 0
 

@@ -3,8 +3,11 @@
 installcheck style): concurrent sessions driven step by step by
 isolationtester, which detects a blocked step through
 pg_isolation_test_session_is_blocked(pid) with the pid each connection was
-told, and cancels through CancelRequest. Runs once per endpoint and
-writes a JSON summary ({side: {passed, failed, skipped, failed_tests}}).
+told, and cancels through CancelRequest. Runs once per endpoint (the
+gateway one is a gateway in session mode: concurrent sessions each need a
+server connection of their own), reruns the specs that failed through the
+gateway only alone (a one-line schedule each) on both, and writes the
+suite's JSON (common.record).
 
     isolation.py --src SRCDIR/src/test/isolation --work DIR --out FILE \\
         --endpoint direct=PORT --endpoint gateway=PORT
@@ -31,12 +34,19 @@ def schedule_tests(path):
     return tests
 
 
-def run_endpoint(src, work, name, port, timeout):
+def run_endpoint(src, work, name, port, timeout, only=None):
+    """The whole schedule, or the specs in ONLY one after the other, each
+    alone (a schedule of one-test lines)."""
     out = os.path.join(work, name)
     os.makedirs(out, exist_ok=True)
+    schedule = os.path.join(src, "isolation_schedule")
+    if only is not None:
+        schedule = os.path.join(out, "schedule")
+        with open(schedule, "w") as f:
+            f.write("".join("test: %s\n" % t for t in only))
     argv = [os.path.join(PGXS, "pg_isolation_regress"), "--inputdir=" + src,
             "--outputdir=" + out, "--host=127.0.0.1", "--port=%d" % port, "--user=postgres",
-            "--schedule=" + os.path.join(src, "isolation_schedule")]
+            "--schedule=" + schedule]
     t0 = time.monotonic()
     try:
         r = subprocess.run(argv, cwd=out, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -48,17 +58,18 @@ def run_endpoint(src, work, name, port, timeout):
         text += "\n(timed out after %d s)\n" % timeout
     with open(os.path.join(out, "pg_isolation_regress.out"), "w") as f:
         f.write(text)
+    tests = schedule_tests(schedule)
     status = {}
     for line in text.splitlines():
         m = RESULT_RE.match(line)
-        if m:
+        if m and m.group(1) in tests:
             status[m.group(1)] = "passed" if m.group(2) == "ok" else "failed"
-    tests = schedule_tests(os.path.join(src, "isolation_schedule"))
-    failed = sorted(t for t in tests if status.get(t) != "passed")
-    return {"passed": len(tests) - len(failed), "failed": len(failed), "skipped": 0,
-            "failed_tests": failed, "seconds": round(time.monotonic() - t0, 1),
-            "reasons": {t: "see %s/regression.diffs" % out if t in status else "not reported"
-                        for t in failed}}
+    # a spec never reported did not run (the count check sees it)
+    missing = [t for t in tests if t not in status]
+    error = "%d specs never reported (see %s/pg_isolation_regress.out)" % (
+        len(missing), out) if missing else None
+    return common.record(status, {t: "see %s/regression.diffs" % out for t in status},
+                         time.monotonic() - t0, error)
 
 
 def main():
@@ -69,12 +80,18 @@ def main():
     ap.add_argument("--endpoint", action="append", default=[], help="NAME=PORT")
     ap.add_argument("--timeout", type=int, default=900)
     a = ap.parse_args()
-    res = {}
-    for ep in a.endpoint:
-        name, port = ep.split("=")
-        res[name] = run_endpoint(a.src, a.work, name, int(port), a.timeout)
-        sys.stderr.write("[isolation %s] %d passed, %d failed in %s s\n" % (
-            name, res[name]["passed"], res[name]["failed"], res[name]["seconds"]))
+    ports = {n: int(p) for n, p in (e.split("=") for e in a.endpoint)}
+    res = {"gateway_mode": "session"}
+    for name in ("direct", "gateway"):
+        if name in ports:
+            res[name] = run_endpoint(a.src, a.work, name, ports[name], a.timeout)
+            sys.stderr.write("[isolation %s] %d passed, %d failed in %s s\n" % (
+                name, res[name]["passed"], res[name]["failed"], res[name]["seconds"]))
+
+    def rerun(tests, side):
+        return run_endpoint(a.src, a.work, "rerun-" + side, ports[side], a.timeout, only=tests)
+
+    common.add_reruns(res, rerun, ("direct", "gateway"))
     common.write_json(a.out, res)
 
 

@@ -8,7 +8,10 @@ Runs once against each endpoint given, each in a database of its own
 created for the run, and writes a JSON summary:
 
     libpq_pipeline.py --src SRCDIR --work DIR --out FILE \\
-        --endpoint direct=PORT --endpoint gateway=PORT
+        --endpoint direct=PORT --endpoint gateway=PORT [--endpoint session=PORT]
+
+A test failing through the gateway only is run again alone on each
+endpoint (common.add_reruns).
 """
 import argparse
 import os
@@ -34,7 +37,9 @@ def build(src, work):
     return exe
 
 
-def run_endpoint(exe, src, work, name, port, direct_port):
+def run_endpoint(exe, src, work, name, port, direct_port, only=None):
+    """Every test (or those in ONLY) against PORT, in a fresh database."""
+    t0 = time.monotonic()
     db = "lpp_" + name
     for sql in ("DROP DATABASE IF EXISTS %s" % db, "CREATE DATABASE %s" % db):
         subprocess.run([PSQL, "-X", "-q", "-h", "127.0.0.1", "-p", str(direct_port), "-U", "postgres",
@@ -42,8 +47,10 @@ def run_endpoint(exe, src, work, name, port, direct_port):
                        env=dict(os.environ, PGOPTIONS="-c client_min_messages=warning"))
     tests = subprocess.run([exe, "tests"], stdout=subprocess.PIPE, text=True,
                            check=True).stdout.split()
+    if only is not None:
+        tests = [t for t in tests if t in only]
     conninfo = "host=127.0.0.1 port=%d user=postgres dbname=%s" % (port, db)
-    passed, failed = [], {}
+    status, failed = {}, {}
     for t in tests:
         trace = os.path.join(work, "%s.%s.trace" % (t, name))
         expected = os.path.join(src, "traces", t + ".trace")
@@ -53,6 +60,7 @@ def run_endpoint(exe, src, work, name, port, direct_port):
                                timeout=120)
         except subprocess.TimeoutExpired:
             failed[t] = "timed out"
+            status[t] = "failed"
             continue
         if r.returncode != 0:
             failed[t] = "exit %d: %s" % (r.returncode, r.stdout.strip()[-300:])
@@ -60,12 +68,8 @@ def run_endpoint(exe, src, work, name, port, direct_port):
             with open(expected, "rb") as a, open(trace, "rb") as b:
                 if a.read() != b.read():
                     failed[t] = "trace differs from traces/%s.trace (see %s)" % (t, trace)
-                else:
-                    passed.append(t)
-        else:
-            passed.append(t)
-    return {"passed": len(passed), "failed": len(failed), "skipped": 0,
-            "failed_tests": sorted(failed), "reasons": failed}
+        status[t] = "failed" if t in failed else "passed"
+    return common.record(status, failed, time.monotonic() - t0)
 
 
 def main():
@@ -76,15 +80,23 @@ def main():
     ap.add_argument("--endpoint", action="append", default=[], help="NAME=PORT")
     ap.add_argument("--direct-port", type=int, required=True)
     a = ap.parse_args()
-    t0 = time.monotonic()
     exe = build(a.src, a.work)
+    ports = {n: int(p) for n, p in (e.split("=") for e in a.endpoint)}
     res = {}
-    for ep in a.endpoint:
-        name, port = ep.split("=")
-        res[name] = run_endpoint(exe, a.src, a.work, name, int(port), a.direct_port)
-        for t, why in res[name]["reasons"].items():
-            sys.stderr.write("[libpq_pipeline %s] %s: %s\n" % (name, t, why))
-    res["seconds"] = round(time.monotonic() - t0, 1)
+    for name in ("direct", "gateway"):
+        if name in ports:
+            res[name] = run_endpoint(exe, a.src, a.work, name, ports[name], a.direct_port)
+
+    def rerun(tests, side):
+        return run_endpoint(exe, a.src, a.work, side + "_rerun", ports[side], a.direct_port,
+                            only=tests)
+
+    common.add_reruns(res, rerun, [s for s in ("direct", "gateway", "session") if s in ports])
+    recs = [(s, res[s]) for s in ("direct", "gateway") if s in res]
+    recs += [("rerun " + s, r) for s, r in res.get("rerun", {}).items()]
+    for side, rec in recs:
+        for t, why in rec["reasons"].items():
+            sys.stderr.write("[libpq_pipeline %s] %s: %s\n" % (side, t, why))
     common.write_json(a.out, res)
 
 

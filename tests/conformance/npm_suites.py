@@ -10,9 +10,9 @@ against PostgreSQL and once through a multigateway started in front of it:
 The packages come from tests/conformance/npm/package-lock.json, installed
 with `npm ci` into a cache directory (libpq's addon is built there by
 node-gyp against the installed Node.js headers and libpq-dev). Each suite
-gets a fresh database per side; one JSON file per suite is written:
-
-  {side: {passed, failed, skipped, failed_tests, reasons, seconds}}
+gets a fresh database per side; a test failing through the gateway only
+is run again alone (mocha --grep / jest -t) directly, through a new gateway
+and through one in session mode. One JSON file per suite (common.record).
 
     npm_suites.py --port PGPORT --gateway BINARY --cache DIR --work DIR \\
         --out-dir DIR [--suite NAME] [--side direct|gateway] [--pool-size N]
@@ -21,6 +21,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,38 +34,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PKG_DIR = os.path.join(HERE, "npm")
 SIDES = ("direct", "gateway")
 SUITE_TIMEOUT = 300
-
-TIMING_RACE = (
-    "flaky, the test's own race: it probes an advisory lock while the transaction "
-    "meant to hold it may not have taken it yet; directly a new backend's start "
-    "delays the probe, through the gateway a client is admitted at once and the "
-    "probe sometimes wins (lock free at once, or taken late)")
-
-# Why a test that passes directly fails through the gateway (see README.md,
-# "npm driver suites"). A test failing through the gateway that is not here
-# is reported as not analysed, with its error.
-KNOWN = {
-    "databases-pg": {
-        "too-many-connections-for-role.test.pg › Handling too many connections for role":
-            "transaction pooling (by design): the role has CONNECTION LIMIT 2; the "
-            "gateway admits every client and makes their transactions wait for the "
-            "role's two server connections, so all of them succeed, where the test "
-            "expects some connections refused at connect (onError called)",
-        # The three tests start the transaction that takes an advisory lock
-        # and, without waiting for it, the one that probes the lock. Directly
-        # the prober has to wait for a new backend to start, so the lock is
-        # always taken first; through the gateway a new client is admitted at
-        # once and the prober sometimes runs first (then the lock is free, or
-        # is taken late), so the timing assertions fail in some runs.
-        "transaction-timeouts.test.pg › lock timeout can be set overall and per transaction":
-            TIMING_RACE,
-        "transaction-timeouts.test.pg › idle in transaction timeout can be set overall":
-            TIMING_RACE,
-        "transaction-timeouts.test.pg › idle in transaction timeout can be per transaction":
-            TIMING_RACE,
-    },
-}
-
 
 log = common.logger("npm-suites")
 
@@ -158,17 +127,18 @@ def run_cmd(argv, cwd, env, out_path, timeout):
             return 124
 
 
-def libpq_run(nm, port, dbname, outdir):
+def libpq_run(nm, port, dbname, outdir, only=None):
     """mocha with its JSON reporter written to a file (the tests print to
-    stdout themselves)."""
+    stdout themselves); ONLY: one test's full title."""
     report = os.path.join(outdir, "mocha.json")
     env = clean_env()
     env.update(PGHOST="127.0.0.1", PGPORT=str(port), PGUSER="postgres", PGDATABASE=dbname)
     # --timeout: mocha's 2 s default per test and hook is too short for the
     # tests that start 50 PostgreSQL backends back to back on a loaded
     # 2-core machine (they fail directly then, not only through the gateway)
+    grep = ["--grep", "^%s$" % re.escape(only)] if only else []
     rc = run_cmd([os.path.join(nm, ".bin", "mocha"), "--timeout", "30000",
-                  "--reporter", "json", "--reporter-option", "output=" + report],
+                  "--reporter", "json", "--reporter-option", "output=" + report] + grep,
                  os.path.join(nm, "libpq"), env, os.path.join(outdir, "output.txt"),
                  SUITE_TIMEOUT)
     results = {}
@@ -192,13 +162,15 @@ def libpq_run(nm, port, dbname, outdir):
     return rc, results
 
 
-def jest_run(nm, port, dbname, outdir):
-    """jest over the package's compiled tests, in place in node_modules."""
+def jest_run(nm, port, dbname, outdir, only=None):
+    """jest over the package's compiled tests, in place in node_modules;
+    ONLY: one test, "FILE › FULL NAME"."""
     report = os.path.join(outdir, "jest.json")
     config = {
         "rootDir": os.path.join(nm, "@databases", "pg"),
         "testEnvironment": "node",
-        "testRegex": "/lib/__tests__/[^/]*\\.test\\.pg\\.js$",
+        "testRegex": "/lib/__tests__/%s\\.js$" % (
+            re.escape(only.split(" › ")[0]) if only else "[^/]*\\.test\\.pg"),
         # the package lives in node_modules: keep jest from ignoring it
         "testPathIgnorePatterns": [],
         "haste": {"retainAllFiles": True},
@@ -210,8 +182,9 @@ def jest_run(nm, port, dbname, outdir):
     # dates.test.pg: a TIMESTAMP read back as a local time) and a server
     # session at UTC (set on the database).
     env.update(DATABASE_URL=url, PG_URL=url, TZ="Australia/Darwin")
+    name = ["-t", "^%s$" % re.escape(only.split(" › ", 1)[1])] if only else []
     rc = run_cmd([os.path.join(nm, ".bin", "jest"), "--config", json.dumps(config), "--ci",
-                  "--runInBand", "--forceExit", "--json", "--outputFile=" + report],
+                  "--runInBand", "--forceExit", "--json", "--outputFile=" + report] + name,
                  os.path.dirname(nm), env, os.path.join(outdir, "output.txt"), SUITE_TIMEOUT)
     results = {}
     if os.path.exists(report):
@@ -253,35 +226,53 @@ SUITES = {
 }
 
 
-def summarise(results, other, known, side, direct_status):
+def summarise(results, other, seconds=None, error=None):
     """results: {test: (status, message)} of one side; OTHER: the other
     side's, whose tests missing here did not run here (a hook failed)."""
     status = {t: s for t, (s, _) in results.items()}
-    msgs = {t: m for t, (_, m) in results.items()}
+    msgs = {t: first_line(m) for t, (_, m) in results.items()}
     for t in other:
-        # a test the other side ran is missing here: it did not run (hook
-        # and file entries exist only where they failed)
+        # hook and file entries exist only where they failed
         if t not in status and not t.endswith(" › (file)") and '" hook ' not in t:
             status[t] = "failed"
             msgs[t] = "did not run on this side (a hook or the file failed first)"
-    failed = sorted(t for t, s in status.items() if s == "failed")
-    reasons = {}
-    for t in failed:
-        if side == "gateway" and direct_status is not None and direct_status.get(t) != "passed":
-            reasons[t] = "fails directly too: " + first_line(msgs[t])
-        elif side == "gateway" and t in known:
-            reasons[t] = known[t] + " (error: %s)" % first_line(msgs[t], 160)
-        elif side == "gateway":
-            reasons[t] = "not analysed: " + first_line(msgs[t])
-        else:
-            reasons[t] = first_line(msgs[t])
-    return {
-        "passed": sum(1 for s in status.values() if s == "passed"),
-        "failed": len(failed),
-        "skipped": sum(1 for s in status.values() if s == "skipped"),
-        "failed_tests": failed,
-        "reasons": reasons,
-    }, status
+    return common.record(status, msgs, seconds, error)
+
+
+def run_side(a, nm, name, side, only=None, tag=""):
+    """One run of suite NAME on SIDE (direct, gateway, session) in a fresh
+    database, through a gateway of its own unless direct. Returns
+    ({test: (status, message)}, seconds, error)."""
+    suite = SUITES[name]
+    outdir = os.path.join(a.work, name, side + tag)
+    os.makedirs(outdir, exist_ok=True)
+    dbname = "npm_%s_%s" % (name.replace("-", "_"), side)
+    gw, port, error, raw = None, a.port, None, {}
+    t0 = time.monotonic()
+    try:
+        fresh_database(a.port, dbname, suite["setup"])
+        if side != "direct":
+            mode = ["--pool-mode", "session"] if side == "session" else []
+            gw = common.Gateway(a.gateway, [
+                "--backend", "host=127.0.0.1 port=%d" % a.port,
+                "--pool-size", str(a.pool_size)] + mode + a.gateway_args.split(),
+                os.path.join(outdir, "gateway.log")).start()
+            port = gw.port
+        rc, raw = suite["run"](nm, port, dbname, outdir, only)
+        if rc == 124:
+            error = "timed out after %d s" % SUITE_TIMEOUT
+        elif not raw:
+            error = "no results (exit %d): see %s/output.txt" % (rc, outdir)
+    except (RuntimeError, OSError, ValueError) as e:
+        error = str(e)
+    finally:
+        if gw is not None:
+            note = gw.stop()
+            if note:
+                error = (error + "; " if error else "") + note
+    if error:
+        log("%s %s%s: %s" % (name, side, tag, error))
+    return raw, time.monotonic() - t0, error
 
 
 def main():
@@ -292,7 +283,7 @@ def main():
     ap.add_argument("--pool-size", type=int, default=40)
     ap.add_argument("--cache", required=True, help="where npm ci installs the packages")
     ap.add_argument("--work", required=True, help="per-run outputs")
-    ap.add_argument("--out-dir", required=True, help="one NAME.json per suite goes here")
+    ap.add_argument("--out-dir", required=True, help="one npm-NAME.json per suite goes here")
     ap.add_argument("--suite", action="append", choices=sorted(SUITES))
     ap.add_argument("--side", action="append", choices=SIDES)
     a = ap.parse_args()
@@ -304,58 +295,34 @@ def main():
         return 2
     nm = os.path.join(a.cache, "node_modules")
     os.makedirs(a.out_dir, exist_ok=True)
-    rc = 0
     for name in a.suite or sorted(SUITES):
-        suite = SUITES[name]
-        raw, res = {}, {}
+        raw = {side: run_side(a, nm, name, side) for side in sides}
+        res = {}
         for side in sides:
-            outdir = os.path.join(a.work, name, side)
-            os.makedirs(outdir, exist_ok=True)
-            dbname = "npm_%s_%s" % (name.replace("-", "_"), side)
-            gw, port, note = None, a.port, None
-            t0 = time.monotonic()
-            try:
-                fresh_database(a.port, dbname, suite["setup"])
-                if side == "gateway":
-                    gw = common.Gateway(a.gateway, [
-                        "--backend", "host=127.0.0.1 port=%d" % a.port,
-                        "--pool-size", str(a.pool_size)] + a.gateway_args.split(),
-                        os.path.join(outdir, "gateway.log")).start()
-                    port = gw.port
-                run_rc, raw[side] = suite["run"](nm, port, dbname, outdir)
-            except (RuntimeError, OSError, ValueError) as e:
-                log("%s %s: %s" % (name, side, e))
-                run_rc, raw[side] = 2, {}
-                rc = 2
-            finally:
-                if gw is not None:
-                    note = gw.stop()
-            seconds = round(time.monotonic() - t0, 1)
-            if run_rc == 124:
-                log("%s %s: timed out after %d s" % (name, side, SUITE_TIMEOUT))
-            if note:
-                log("%s %s: %s" % (name, side, note))
-            raw[side + "_meta"] = (seconds, run_rc, note, outdir)
-        direct_status = None
-        for side in sides:
-            other = raw.get("gateway" if side == "direct" else "direct", {})
-            summary, status = summarise(raw[side], other, KNOWN.get(name, {}), side,
-                                        direct_status)
-            if side == "direct":
-                direct_status = status
-            seconds, run_rc, note, outdir = raw[side + "_meta"]
-            summary.update(seconds=seconds, exit=run_rc, output=outdir)
-            if note:
-                summary["note"] = note
-            if not raw[side]:
-                summary["note"] = "no results: see %s/output.txt" % outdir
-                summary["failed"] = max(summary["failed"], 1)
-                summary["failed_tests"] = summary["failed_tests"] or ["(suite did not run)"]
-            res[side] = summary
+            other = raw["gateway" if side == "direct" else "direct"][0] if len(sides) > 1 else {}
+            res[side] = summarise(raw[side][0], other, raw[side][1], raw[side][2])
             log("%s %s: %d passed, %d failed, %d skipped in %s s" % (
-                name, side, summary["passed"], summary["failed"], summary["skipped"], seconds))
+                name, side, res[side]["passed"], res[side]["failed"], res[side]["skipped"],
+                res[side]["seconds"]))
+
+        def rerun(tests, side):
+            # each test alone: a run of its own, in a fresh database
+            got, secs, errors = {}, 0.0, []
+            for t in tests:
+                r, sec, err = run_side(a, nm, name, side, only=t, tag="-rerun")
+                secs += sec
+                if t in r:
+                    got[t] = r[t]
+                elif err:
+                    errors.append("%s: %s" % (t, err))
+            return summarise(got, {}, secs, "; ".join(errors) or None)
+
+        common.add_reruns(res, rerun)
+        for side, rec in sorted(res.get("rerun", {}).items()):
+            log("%s rerun %s: %s" % (name, side, " ".join(
+                "%s=%s" % kv for kv in sorted(rec["tests"].items()))))
         common.write_json(os.path.join(a.out_dir, "npm-%s.json" % name), res)
-    return rc
+    return 0
 
 
 if __name__ == "__main__":

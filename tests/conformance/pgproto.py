@@ -13,8 +13,12 @@ A script passes directly when pgproto completes it (the exit status its
 header expects, no script or protocol failure); through the gateway it
 passes only when its normalised transcript equals the direct one.
 
-    pgproto.py --direct-port PORT [--gateway BINARY] --work DIR --out FILE
-               [--cache DIR] [--only NAME ...] [--jobs N]
+    pgproto.py --direct-port PORT [--gateway BINARY] [--session-port PORT]
+               --work DIR --out FILE [--cache DIR] [--only NAME ...] [--jobs N]
+
+A script failing through the gateway only is replayed again alone on each
+side (and through the session-mode gateway at --session-port), the gateway's
+transcripts compared with the rerun's direct one (common.add_reruns).
 
 pgproto comes out of Debian's pgpool2 package: `apt-get download pgpool2`
 into the cache and `dpkg -x` (the pgpool service is never installed).
@@ -409,10 +413,10 @@ def psql(port, sql, db="postgres"):
                    env=common.psql_env(PGOPTIONS="-c client_min_messages=warning"))
 
 
-def prepare_databases(direct_port):
+def prepare_databases(direct_port, sides):
     psql(direct_port, "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '%s') "
                       "THEN CREATE ROLE %s LOGIN; END IF; END$$" % (ROLE, ROLE))
-    for side in SIDES:
+    for side in sides:
         db = "pgproto_" + side
         psql(direct_port, "DROP DATABASE IF EXISTS %s" % db)
         psql(direct_port, "CREATE DATABASE %s" % db)
@@ -425,6 +429,8 @@ def first_difference(a, b):
 
 
 def run_side(exe, scripts, side, port, work, jobs):
+    """SCRIPTS against PORT in the database pgproto_SIDE; transcripts in
+    WORK/NAME.SIDE.txt."""
     t0 = time.monotonic()
     db = "pgproto_" + side
     with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -439,6 +445,8 @@ def main():
     ap.add_argument("--direct-port", type=int, required=True)
     ap.add_argument("--gateway", help="multigateway binary to start in front of PostgreSQL")
     ap.add_argument("--gateway-port", type=int, help="an already running gateway instead")
+    ap.add_argument("--session-port", type=int,
+                    help="a gateway in session mode, for rerunning the gateway-only failures")
     ap.add_argument("--work", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--cache", default=os.path.join(HERE, ".cache", "pgproto"))
@@ -456,14 +464,31 @@ def main():
         scripts = [(n, p) for n, p in scripts if n in a.only]
     if not scripts:
         raise SystemExit("no scripts")
-    prepare_databases(a.direct_port)
+    prepare_databases(a.direct_port, SIDES)
 
     out = {}
     direct, secs = run_side(exe, scripts, "direct", a.direct_port, a.work, a.jobs)
     failed = {n: why for n, (_, why, _) in direct.items() if why}
     if not a.no_direct_report:
-        out["direct"] = {"passed": len(scripts) - len(failed), "failed": len(failed), "skipped": 0,
-                         "failed_tests": sorted(failed), "reasons": failed, "seconds": secs}
+        out["direct"] = common.record({n: "failed" if n in failed else "passed" for n, _ in scripts},
+                                      failed, secs)
+    reference = {n: r[0] for n, r in direct.items() if n not in failed}
+
+    def judge(res, secs, gw):
+        """record of a gateway-side run against the reference transcripts"""
+        gfailed = {}
+        for n, (lines, why, _) in res.items():
+            if why:
+                gfailed[n] = why
+            elif n not in reference:
+                gfailed[n] = "no reference: the direct run failed"
+            elif lines != reference[n]:
+                gfailed[n] = "transcript differs: " + first_difference(reference[n], lines)
+        if gw is not None and gw.exited() is not None:
+            for n in res:
+                gfailed.setdefault(n, "the gateway exited during the run")
+        return common.record({n: "failed" if n in gfailed else "passed" for n in res}, gfailed,
+                             secs)
 
     gw = None
     try:
@@ -474,22 +499,26 @@ def main():
                                 os.path.join(a.work, "gateway.log")).start()
             gw_port = gw.port
         if gw_port is not None:
-            gateway, secs = run_side(exe, scripts, "gateway", gw_port, a.work, a.jobs)
-            gfailed = {}
-            for n, _ in scripts:
-                lines, why, _ = gateway[n]
-                if why:
-                    gfailed[n] = why
-                elif n in failed:
-                    gfailed[n] = "no reference: the direct run failed"
-                elif lines != direct[n][0]:
-                    gfailed[n] = "transcript differs: " + first_difference(direct[n][0], lines)
-            if gw is not None and gw.exited() is not None:
-                for n, _ in scripts:
-                    gfailed.setdefault(n, "the gateway exited during the run")
-            out["gateway"] = {"passed": len(scripts) - len(gfailed), "failed": len(gfailed),
-                              "skipped": 0, "failed_tests": sorted(gfailed), "reasons": gfailed,
-                              "seconds": secs}
+            out["gateway"] = judge(*run_side(exe, scripts, "gateway", gw_port, a.work, a.jobs), gw)
+            ports = {"direct": a.direct_port, "gateway": gw_port, "session": a.session_port}
+
+            def rerun(tests, side):
+                # alone: one script at a time, against the rerun's own
+                # direct transcripts
+                if ports[side] is None:
+                    return common.record({}, error="no session-mode gateway given")
+                chosen = [(n, p) for n, p in scripts if n in tests]
+                prepare_databases(a.direct_port, ["rerun_" + side])
+                res, secs = run_side(exe, chosen, "rerun_" + side, ports[side], a.work, 1)
+                if side == "direct":
+                    dfailed = {n: r[1] for n, r in res.items() if r[1]}
+                    reference.update({n: r[0] for n, r in res.items() if not r[1]})
+                    return common.record({n: "failed" if n in dfailed else "passed" for n in res},
+                                         dfailed, secs)
+                return judge(res, secs, gw if side == "gateway" else None)
+
+            if "direct" in out:
+                common.add_reruns(out, rerun)
     finally:
         note = gw.stop(wait=10) if gw is not None else None
         if note:
@@ -498,6 +527,8 @@ def main():
     for side in SIDES:
         for n, why in sorted(out.get(side, {}).get("reasons", {}).items()):
             log("%s %s: %s" % (side, n, why))
+    for side, rec in sorted(out.get("rerun", {}).items()):
+        log("rerun %s: %s" % (side, " ".join("%s %s" % kv for kv in sorted(rec["tests"].items()))))
     common.write_json(a.out, out)
     log(" ".join("%s %d/%d/%d in %s s" % (s, out[s]["passed"], out[s]["failed"], out[s]["skipped"],
                                           out[s]["seconds"]) for s in SIDES if s in out))

@@ -1,9 +1,10 @@
 #!/bin/bash
-# PostgreSQL 15 core regression suite (pg_regress, installcheck style,
-# parallel_schedule) run once directly against a throwaway PostgreSQL 15 and
-# once through multigateway; prints a per-side table, lists tests that pass
-# directly but fail through the gateway, writes results/summary.json and
-# compares with baseline.json.
+# PostgreSQL's own suites (pg_regress, libpq_pipeline, isolation) and
+# drivers' suites (npm, Go) plus our pgproto scripts, each run directly
+# against a throwaway PostgreSQL 15 and through multigateway; failures only
+# through the gateway are rerun alone (directly, through the gateway and
+# through a session-mode gateway); summarize.py prints the table and judges
+# the gateway against baseline.json (see README.md, "How a run is judged").
 #
 #   tests/conformance/run.sh [--direct-only|--gateway-only] [--update-baseline] [--keep]
 #
@@ -16,7 +17,9 @@
 #   PGW_CONF_CACHE         where the PostgreSQL source package goes
 #                          (default tests/conformance/.cache)
 #   PGW_CONF_SKIP          extra tests to leave out (space separated)
-# Exit status: 0 ok; 1 regression against baseline.json; 2 setup error.
+#   PGW_CONF_RESULTS       where the results go (default tests/conformance/results)
+# Exit status: 0 ok; 1 regression against baseline.json (or a suite that
+# ran fewer tests than the baseline); 2 setup error.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -24,7 +27,7 @@ REPO=$(cd "$HERE/../.." && pwd)
 PGBIN=/usr/lib/postgresql/15/bin
 PG_REGRESS=/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress
 CACHE=${PGW_CONF_CACHE:-$HERE/.cache}
-RESULTS=$HERE/results
+RESULTS=${PGW_CONF_RESULTS:-$HERE/results}
 POOL_SIZE=${PGW_CONF_POOL_SIZE:-40}
 RUN_TIMEOUT=${PGW_CONF_TIMEOUT:-1200}
 
@@ -234,28 +237,6 @@ runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pgdata" -l "$WORK/postgres.log"
 for v in $(env | sed -n 's/^\(PG[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
 unset PSQLRC LC_ALL LANG LANGUAGE || true
 
-# run_side NAME PORT: pg_regress against 127.0.0.1:PORT, outputs in $WORK/out-NAME
-run_side() {
-  local name=$1 port=$2 out=$WORK/out-$1 t0 rc
-  mkdir -p "$out"; chown postgres: "$out"
-  log "pg_regress ($name) against 127.0.0.1:$port"
-  t0=$(now)
-  set +e
-  timeout -k 10 "$RUN_TIMEOUT" runuser -u postgres -- env LANG=C.UTF-8 PGGSSENCMODE=disable PGSSLMODE=disable \
-    PGCONNECT_TIMEOUT=20 \
-    "$PG_REGRESS" --inputdir="$WORK/regress" --outputdir="$out" --bindir="$PGBIN" \
-      --dlpath="$WORK/lib" --host=127.0.0.1 --port="$port" --user=postgres \
-      --schedule="$WORK/schedule" --no-locale --encoding=UTF8 \
-      >"$out/pg_regress.out" 2>&1
-  rc=$?
-  set -e
-  echo $(( $(now) - t0 )) >"$out/seconds"
-  echo "$rc" >"$out/rc"
-  log "pg_regress ($name) rc=$rc in $(cat "$out/seconds") s"
-  [ "$rc" = 124 ] && log "WARNING: pg_regress ($name) timed out after $RUN_TIMEOUT s"
-  return 0
-}
-
 # wait_listening PORT PID LOG: until a gateway accepts, or die with its log
 wait_listening() {
   for _ in $(seq 100); do
@@ -265,10 +246,12 @@ wait_listening() {
   done
 }
 
-if [ "$DO_DIRECT" = 1 ]; then
-  run_side direct "$PGPORT_"
-fi
-
+# ---------------------------------------------------------------- gateways
+# One in transaction mode (the one judged), one in session mode: the
+# isolation suite runs through it (concurrent sessions need a server
+# connection each for their whole life), and every other suite reruns its
+# gateway-only failures through it (the "session" column).
+rm -rf "$RESULTS"; mkdir -p "$RESULTS"
 if [ "$DO_GATEWAY" = 1 ]; then
   GWPORT=$(free_port)
   log "starting gateway $GATEWAY on 127.0.0.1:$GWPORT (pool size $POOL_SIZE)"
@@ -277,30 +260,6 @@ if [ "$DO_GATEWAY" = 1 ]; then
     --pool-size "$POOL_SIZE" ${PGW_GATEWAY_ARGS:-} >"$WORK/gateway.log" 2>&1 &
   GW_PID=$!
   wait_listening "$GWPORT" "$GW_PID" "$WORK/gateway.log"
-  run_side gateway "$GWPORT"
-  kill -0 "$GW_PID" 2>/dev/null || log "WARNING: the gateway died during the run (see results/gateway/gateway.log)"
-fi
-
-# ---------------------------------------------------------------- libpq_pipeline
-# libpq's own pipeline-mode test program, its traces compared byte for byte
-lpp_args=()
-[ "$DO_DIRECT" = 1 ] && lpp_args+=(--endpoint "direct=$PGPORT_")
-[ "$DO_GATEWAY" = 1 ] && lpp_args+=(--endpoint "gateway=$GWPORT")
-log "libpq_pipeline (${lpp_args[*]})"
-mkdir -p "$WORK/lpp"
-set +e
-timeout -k 10 600 "$PY" "$HERE/libpq_pipeline.py" --src "$SRCDIR/src/test/modules/libpq_pipeline" \
-  --work "$WORK/lpp" --out "$WORK/libpq_pipeline.json" --direct-port "$PGPORT_" "${lpp_args[@]}"
-lpp_rc=$?
-set -e
-[ "$lpp_rc" = 0 ] || log "WARNING: libpq_pipeline runner exit $lpp_rc"
-
-# ---------------------------------------------------------------- isolation
-# Concurrent sessions need a server connection each for their whole life:
-# through a second gateway in session mode.
-iso_args=()
-[ "$DO_DIRECT" = 1 ] && iso_args+=(--endpoint "direct=$PGPORT_")
-if [ "$DO_GATEWAY" = 1 ]; then
   GWPORT2=$(free_port)
   log "starting gateway $GATEWAY in session mode on 127.0.0.1:$GWPORT2"
   # shellcheck disable=SC2086
@@ -308,105 +267,103 @@ if [ "$DO_GATEWAY" = 1 ]; then
     --pool-mode session --pool-size "$POOL_SIZE" ${PGW_GATEWAY_ARGS:-} >"$WORK/gateway-session.log" 2>&1 &
   GW_PID2=$!
   wait_listening "$GWPORT2" "$GW_PID2" "$WORK/gateway-session.log"
-  iso_args+=(--endpoint "gateway=$GWPORT2")
 fi
-log "isolation (${iso_args[*]})"
+eps=()
+[ "$DO_DIRECT" = 1 ] && eps+=(--endpoint "direct=$PGPORT_")
+[ "$DO_GATEWAY" = 1 ] && eps+=(--endpoint "gateway=$GWPORT" --endpoint "session=$GWPORT2")
+
+# run_suite NAME LIMIT CMD...: a driver bounded by LIMIT seconds; its exit
+# status is kept for summarize.py (a driver that wrote no results fails)
+run_suite() {
+  local name=$1 limit=$2 rc; shift 2
+  log "$name"
+  set +e
+  timeout -k 10 "$limit" "$@"
+  rc=$?
+  set -e
+  echo "$rc" >"$RESULTS/$name.rc"
+  [ "$rc" = 0 ] || log "WARNING: $name runner exit $rc${limit:+ (limit $limit s)}"
+}
+
+# ---------------------------------------------------------------- pg_regress
+run_suite pg_regress $(( RUN_TIMEOUT * 5 )) "$PY" "$HERE/regress.py" --inputdir "$WORK/regress" \
+  --schedule "$WORK/schedule" --skipped "$WORK/skipped.txt" --dlpath "$WORK/lib" \
+  --work "$WORK/regress-out" --out "$RESULTS/pg_regress.json" --timeout "$RUN_TIMEOUT" "${eps[@]}"
+[ -z "$GW_PID" ] || kill -0 "$GW_PID" 2>/dev/null || log "WARNING: the gateway died during pg_regress (see results/gateway.log)"
+
+# ---------------------------------------------------------------- libpq_pipeline
+# libpq's own pipeline-mode test program, its traces compared byte for byte
+mkdir -p "$WORK/lpp"
+run_suite libpq_pipeline 600 "$PY" "$HERE/libpq_pipeline.py" \
+  --src "$SRCDIR/src/test/modules/libpq_pipeline" \
+  --work "$WORK/lpp" --out "$RESULTS/libpq_pipeline.json" --direct-port "$PGPORT_" "${eps[@]}"
+
+# ---------------------------------------------------------------- isolation
+# through the session-mode gateway: it is this suite's "gateway" side
+iso_eps=()
+[ "$DO_DIRECT" = 1 ] && iso_eps+=(--endpoint "direct=$PGPORT_")
+[ "$DO_GATEWAY" = 1 ] && iso_eps+=(--endpoint "gateway=$GWPORT2")
 mkdir -p "$WORK/isolation"
-set +e
-"$PY" "$HERE/isolation.py" --src "$SRCDIR/src/test/isolation" --work "$WORK/isolation" \
-  --out "$WORK/isolation.json" --timeout "$RUN_TIMEOUT" "${iso_args[@]}"
-iso_rc=$?
-set -e
-[ "$iso_rc" = 0 ] || log "WARNING: isolation runner exit $iso_rc"
-if [ -n "$GW_PID2" ]; then kill "$GW_PID2" 2>/dev/null; wait "$GW_PID2" 2>/dev/null || true; GW_PID2=; fi
+run_suite isolation $(( RUN_TIMEOUT * 3 )) "$PY" "$HERE/isolation.py" \
+  --src "$SRCDIR/src/test/isolation" --work "$WORK/isolation" \
+  --out "$RESULTS/isolation.json" --timeout "$RUN_TIMEOUT" "${iso_eps[@]}"
 
 # ---------------------------------------------------------------- npm drivers
 # The libpq native binding's mocha tests and @databases/pg's jest tests, from
 # their npm packages (npm/package-lock.json, npm ci into the cache), directly
-# and through a gateway of their own per suite.
-NPM_SUITES="npm-libpq npm-databases-pg"
+# and through gateways of their own per suite.
 npm_args=(--port "$PGPORT_" --pool-size "$POOL_SIZE" --cache "$CACHE/npm" --work "$WORK/npm"
-          --out-dir "$WORK/npm-out")
+          --out-dir "$RESULTS")
 [ "$DO_GATEWAY" = 1 ] && npm_args+=(--gateway "$GATEWAY" "--gateway-args=${PGW_GATEWAY_ARGS:-}")
 [ "$DO_DIRECT" = 1 ] && npm_args+=(--side direct)
 [ "$DO_GATEWAY" = 1 ] && npm_args+=(--side gateway)
-log "npm driver suites"
-set +e
-timeout -k 10 900 "$PY" "$HERE/npm_suites.py" "${npm_args[@]}"
-npm_rc=$?
-set -e
-[ "$npm_rc" = 0 ] || log "WARNING: npm suites runner exit $npm_rc"
+run_suite npm 1200 "$PY" "$HERE/npm_suites.py" "${npm_args[@]}"
 
 # ---------------------------------------------------------------- pgproto
 # pgpool-II's pgproto replays our message scripts (pgproto/*.pgproto)
 # directly and through a gateway it starts; transcripts compared. The
 # direct replay is the reference, so it runs even with --gateway-only.
 pgp_args=(--direct-port "$PGPORT_")
-[ "$DO_GATEWAY" = 1 ] && pgp_args+=(--gateway "$GATEWAY")
+[ "$DO_GATEWAY" = 1 ] && pgp_args+=(--gateway "$GATEWAY" --session-port "$GWPORT2")
 [ "$DO_DIRECT" = 1 ] || pgp_args+=(--no-direct-report)
-log "pgproto (${pgp_args[*]})"
-set +e
-timeout -k 10 300 "$PY" "$HERE/pgproto.py" --work "$WORK/pgproto" --out "$WORK/pgproto.json" \
+run_suite pgproto 400 "$PY" "$HERE/pgproto.py" --work "$WORK/pgproto" --out "$RESULTS/pgproto.json" \
   --cache "$CACHE/pgproto" "${pgp_args[@]}"
-pgp_rc=$?
-set -e
-[ "$pgp_rc" = 0 ] || log "WARNING: pgproto runner exit $pgp_rc"
 
 # ---------------------------------------------------------------- Go drivers
 # lib/pq (text and binary parameters), pgx v4 and pgconn: their own tests
-# from Debian's source packages, directly and through a gateway of their
+# from Debian's source packages, directly and through gateways of their
 # own (TLS, hba rules, Unix socket). Runs last: it turns ssl on and adds
 # pg_hba rules for its roles on this PostgreSQL.
-GO_SUITES="go-lib-pq go-lib-pq-binary go-pgconn go-pgx-v4"
-go_args=(--pg-port "$PGPORT_" --pg-socket-dir "$WORK/pgsock" --work "$WORK/go" --out-dir "$WORK/go-out")
+go_args=(--pg-port "$PGPORT_" --pg-socket-dir "$WORK/pgsock" --work "$WORK/go" --out-dir "$RESULTS")
 [ "$DO_GATEWAY" = 1 ] && go_args+=(--gateway "$GATEWAY")
 [ "$DO_DIRECT" = 1 ] || go_args+=(--side gateway)
-log "Go driver suites (${go_args[*]})"
-set +e
-timeout -k 10 1200 "$PY" "$HERE/go_suites.py" "${go_args[@]}"
-go_rc=$?
-set -e
-[ "$go_rc" = 0 ] || log "WARNING: Go suites runner exit $go_rc"
+run_suite go 1500 "$PY" "$HERE/go_suites.py" "${go_args[@]}"
 
 # ---------------------------------------------------------------- results
-rm -rf "$RESULTS"; mkdir -p "$RESULTS"
 cp "$WORK/postgres.log" "$RESULTS/" 2>/dev/null || true
-for side in direct gateway; do
-  [ -d "$WORK/out-$side" ] || continue
-  mkdir -p "$RESULTS/$side"
-  for f in pg_regress.out regression.diffs regression.out seconds rc; do
-    [ -f "$WORK/out-$side/$f" ] && cp "$WORK/out-$side/$f" "$RESULTS/$side/"
+for f in gateway.log gateway-session.log; do [ -f "$WORK/$f" ] && cp "$WORK/$f" "$RESULTS/"; done
+for d in "$WORK"/regress-out/*/; do
+  [ -d "$d" ] || continue
+  mkdir -p "$RESULTS/pg_regress/$(basename "$d")"
+  for f in pg_regress.out regression.diffs; do
+    [ -f "$d/$f" ] && cp "$d/$f" "$RESULTS/pg_regress/$(basename "$d")/"
   done
 done
-[ -f "$WORK/gateway.log" ] && cp "$WORK/gateway.log" "$RESULTS/gateway/" 2>/dev/null || true
-[ -f "$WORK/libpq_pipeline.json" ] && cp "$WORK/libpq_pipeline.json" "$RESULTS/"
-[ -f "$WORK/isolation.json" ] && cp "$WORK/isolation.json" "$RESULTS/"
-[ -f "$WORK/pgproto.json" ] && cp "$WORK/pgproto.json" "$RESULTS/"
 [ -d "$WORK/pgproto" ] && cp -r "$WORK/pgproto" "$RESULTS/pgproto"
-for side in direct gateway; do
-  [ -f "$WORK/isolation/$side/regression.diffs" ] && mkdir -p "$RESULTS/isolation-$side" &&
-    cp "$WORK/isolation/$side/regression.diffs" "$RESULTS/isolation-$side/"
-done
-[ -f "$WORK/gateway-session.log" ] && cp "$WORK/gateway-session.log" "$RESULTS/" || true
-
-args=(--results "$RESULTS" --schedule "$WORK/schedule" --skipped "$WORK/skipped.txt"
-      --baseline "$HERE/baseline.json" --pg-version "$PGVER" --total-seconds $(( $(now) - T_START ))
-      --extra-suite "libpq_pipeline=$RESULTS/libpq_pipeline.json"
-      --extra-suite "isolation=$RESULTS/isolation.json"
-      --extra-suite "pgproto=$RESULTS/pgproto.json")
-[ "$UPDATE_BASELINE" = 1 ] && args+=(--update-baseline)
-mkdir -p "$RESULTS/go"
-[ -f "$WORK/go/gateway.log" ] && cp "$WORK/go/gateway.log" "$RESULTS/go/"
-for s in $GO_SUITES; do
-  [ -f "$WORK/go-out/$s.json" ] && cp "$WORK/go-out/$s.json" "$RESULTS/go/"
-  args+=(--extra-suite "$s=$RESULTS/go/$s.json")
+[ -d "$WORK/isolation" ] && mkdir -p "$RESULTS/isolation" && for d in "$WORK"/isolation/*/; do
+  [ -f "$d/regression.diffs" ] && mkdir -p "$RESULTS/isolation/$(basename "$d")" &&
+    cp "$d/regression.diffs" "$RESULTS/isolation/$(basename "$d")/"
 done
 [ -d "$WORK/npm" ] && cp -r "$WORK/npm" "$RESULTS/npm"
-for s in $NPM_SUITES; do
-  mkdir -p "$RESULTS/npm"
-  [ -f "$WORK/npm-out/$s.json" ] && cp "$WORK/npm-out/$s.json" "$RESULTS/npm/"
-  args+=(--extra-suite "$s=$RESULTS/npm/$s.json")
-done
+mkdir -p "$RESULTS/go"
+cp "$WORK"/go/*.log "$RESULTS/go/" 2>/dev/null || true
+
+sides=()
+[ "$DO_DIRECT" = 1 ] && sides+=(direct)
+[ "$DO_GATEWAY" = 1 ] && sides+=(gateway)
+args=(--results "$RESULTS" --baseline "$HERE/baseline.json" --pg-version "$PGVER"
+      --total-seconds $(( $(now) - T_START )) --sides "${sides[*]}")
+[ "$UPDATE_BASELINE" = 1 ] && args+=(--update-baseline)
 set +e
 "$PY" "$HERE/summarize.py" "${args[@]}"
 rc=$?
