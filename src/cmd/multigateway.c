@@ -187,6 +187,7 @@ static void set_option(void *arg, int opt, const char *name, const char *v)
 			cfg->mode = POOL_MODE_SESSION;
 		else
 			cmdline_die("invalid value for --pool-mode: \"%s\" (want transaction or session)", v);
+		cfg->pool.refusals_to_client = cfg->mode == POOL_MODE_SESSION;
 		break;
 	case OPT_POOL_TIMEOUT:
 		cfg->pool.wait_timeout = cmdline_seconds(name, v);

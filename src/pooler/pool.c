@@ -433,7 +433,8 @@ void pool_on_failed(backend *be, const pgw_error *err)
 	p->open--;
 	list_remove(&p->busy, be);
 	int group_open = __atomic_sub_fetch(&p->group->open, 1, __ATOMIC_ACQ_REL);
-	if (strcmp(err->sqlstate, "53300") == 0 && group_open > 0 && !p->cfg->remote) {
+	if (strcmp(err->sqlstate, "53300") == 0 && group_open > 0 && !p->cfg->remote &&
+	    !p->cfg->refusals_to_client) {
 		/* The server's limit is below the pool size, and connections of
 		 * the group are open: the queue waits for one of them (up to the
 		 * pool timeout) rather than hearing the refusal. */
@@ -463,6 +464,11 @@ void pool_on_failed(backend *be, const pgw_error *err)
 			break;
 	}
 	backend_destroy(be);
+	/* In session mode the open connections are other clients' for their
+	 * whole session: each waiter left tries one of its own, as it would
+	 * directly, and hears the server's answer. */
+	if (p->cfg->refusals_to_client && p->nwaiting > p->connecting && group_reserve(p->group))
+		open_one(p);
 }
 
 void pool_on_closed(backend *be)

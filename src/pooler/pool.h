@@ -36,6 +36,9 @@ typedef struct pool_config {
 	double lifetime;      /* seconds before a connection is retired (0: forever) */
 	double connect_timeout;
 	int max_prepared;     /* prepared statements kept on one server connection */
+	/* Session mode: each client holds a server connection of its own, so
+	 * the server's refusal of one (53300) is that client's, as directly. */
+	bool refusals_to_client;
 	struct remote_link *remote; /* set: connections go through this multipooler link */
 } pool_config;
 

@@ -34,11 +34,12 @@ class ServerLimitsTest(harness.IntegrationTestCase):
             if LIMDB not in env._dbs:
                 env.admin_exec('CREATE DATABASE "%s" CONNECTION LIMIT 2' % LIMDB)
                 env._dbs.add(LIMDB)
-        for role, limit in (("lim2", 2), ("lim0", 0), ("lim1", 1), ("limdbuser", -1)):
+        for role, limit in (("lim2", 2), ("lim2s", 2), ("lim0", 0), ("lim1", 1),
+                            ("limdbuser", -1)):
             if not env.admin_exec("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]):
                 env.create_role(role, "CONNECTION LIMIT %d" % limit)
         for db in (DB, LIMDB):
-            env.admin_exec('GRANT ALL ON DATABASE "%s" TO lim2, lim0, lim1, limdbuser' % db)
+            env.admin_exec('GRANT ALL ON DATABASE "%s" TO lim2, lim2s, lim0, lim1, limdbuser' % db)
 
     def gateway(self):
         return self.env.gateway(name="limits", pool_size=8, pool_timeout=20)
@@ -113,6 +114,26 @@ class ServerLimitsTest(harness.IntegrationTestCase):
     def test_database_connection_limit(self):
         self.skip_in_self_test("PostgreSQL refuses the clients beyond the limit")
         self.limit_case(LIMDB, "limdbuser", 'too many connections for database "%s"' % LIMDB)
+
+    def test_session_mode_refused_as_directly(self):
+        """In session mode each client holds a server connection of its own:
+        the clients the server refuses hear its refusal at login, as
+        directly, instead of waiting for a connection another client keeps
+        for its whole session."""
+        self.skip_in_self_test("the same as the direct run")
+        # A role of its own: the other tests' gateways keep idle
+        # connections of lim2, which the server counts.
+        text = 'too many connections for role "lim2s"'
+        direct = self.concurrent(self.env.direct, DB, "lim2s")
+        gw = self.env.gateway(name="limits-session", pool_size=8, pool_timeout=20,
+                              pool_mode="session")
+        through = self.concurrent(gw, DB, "lim2s")
+        sys.stderr.write("  [server-limits] session mode, limit 2: direct %d/%d refused, "
+                         "gateway %d/%d\n" % (len(direct), NCLIENTS, len(through), NCLIENTS))
+        for seen in (direct, through):
+            self.assertEqual(len(seen), NCLIENTS - 2, seen)
+            for code, msg in seen:
+                self.assertIn(text, msg)
 
     def test_no_connection_possible_refused_at_login(self):
         """CONNECTION LIMIT 0, no connection open: the client hears the
