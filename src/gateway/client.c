@@ -468,6 +468,11 @@ static void ddl_arm(client *cl, const request *r, const pgw_msg *m, const stmt_i
 	memcpy(cl->ddl_msg, m->raw, m->raw_len);
 	cl->ddl_len = m->raw_len;
 	cl->ddl_seq = r->seq;
+	/* The server waits up to 5 s for other sessions to leave before it
+	 * refuses: idle connections closed now are gone within that wait, so
+	 * the statement seldom needs to go again. */
+	if (cl->ddl_db)
+		pool_close_idle(&cl->gw->w, cl->ddl_db, NULL, NULL, NULL);
 }
 
 /* Something else follows it: it goes no more, and an error held back is

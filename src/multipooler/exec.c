@@ -136,32 +136,58 @@ static uint64_t tag_rows(const char *tag)
 	return strtoull(sp + 1, NULL, 10);
 }
 
-/* A statement that may change settings: the connection goes back to the
- * pool marked so, and its next holder resets it. Conservative (code run
- * by DO or CALL counts): a false match costs one RESET ALL. */
-static bool may_change_settings(const char *sql)
+/*
+ * What a caller's SQL does to the server connection it runs on, from one
+ * pass of the classifier:
+ * - settings: it may change settings, so the connection goes back to the
+ *   pool marked and its next holder resets it. Conservative (code run by
+ *   DO or CALL counts): a false match costs one RESET ALL.
+ * - drops: DISCARD ALL or DEALLOCATE drops server statements the
+ *   connection's cache names: it must forget them, or the next use fails
+ *   with 26000.
+ * - database: CREATE, DROP or ALTER DATABASE alone, naming the database it
+ *   needs to itself (else empty).
+ */
+typedef struct sql_effects {
+	bool settings;
+	bool drops;
+	char database[64];
+} sql_effects;
+
+static void sql_effects_of(const char *sql, sql_effects *e)
 {
 	stmt_info info[64];
 	size_t n = stmt_classify(sql, strlen(sql), info, 64);
-	if (n > 64)
-		return true;
+	memset(e, 0, sizeof *e);
+	if (n > 64) {
+		e->settings = e->drops = true; /* too many to look at: to be safe */
+		return;
+	}
 	for (size_t i = 0; i < n; i++) {
 		switch (info[i].kind) {
+		case STMT_DISCARD_ALL:
+			e->drops = e->settings = true;
+			break;
+		case STMT_DEALLOCATE:
+			e->drops = true;
+			break;
 		case STMT_SET:
 		case STMT_RESET:
 		case STMT_RESET_ALL:
-		case STMT_DISCARD_ALL:
 		case STMT_SET_TRANSACTION:
 		case STMT_DO:
 		case STMT_CALL:
-			return true;
+			e->settings = true;
+			break;
 		default:
 			if (info[i].flags & STMT_F_SET_CONFIG)
-				return true;
+				e->settings = true;
 			break;
 		}
 	}
-	return false;
+	if (n == 1 && stmt_exclusive_database(&info[0], e->database, sizeof e->database) !=
+			      STMT_DB_NAMED)
+		e->database[0] = '\0';
 }
 
 static Query__PgDiagnostic *diag_new(const char *severity, const char *code, const char *message,
@@ -1438,21 +1464,6 @@ static int build_extended(mp_job *j, pgw_wbuf *w)
 	return 1;
 }
 
-/* DISCARD ALL or DEALLOCATE ALL in a caller's SQL drops the server
- * statements this connection's cache names: it must forget them too, or
- * the next use fails with 26000. */
-static bool drops_statements(const char *sql)
-{
-	stmt_info info[64];
-	size_t n = stmt_classify(sql, strlen(sql), info, 64);
-	if (n > 64)
-		return true; /* too many to look at: forget, to be safe */
-	for (size_t i = 0; i < n; i++)
-		if (info[i].kind == STMT_DISCARD_ALL || info[i].kind == STMT_DEALLOCATE)
-			return true;
-	return false;
-}
-
 static void job_run(mp_job *j)
 {
 	backend *be = j->be;
@@ -1469,9 +1480,13 @@ static void job_run(mp_job *j)
 			/* An extended SET changes the connection as a simple one;
 			 * an extended DEALLOCATE ALL drops the cache's statements. */
 			Multipoolerservice__PortalStreamExecuteRequest *pr = (void *)j->req;
-			if (pr->prepared_statement && may_change_settings(pr->prepared_statement->query))
-				j->settings_dirty = true;
-			drops = pr->prepared_statement && drops_statements(pr->prepared_statement->query);
+			if (pr->prepared_statement) {
+				sql_effects e;
+				sql_effects_of(pr->prepared_statement->query, &e);
+				if (e.settings)
+					j->settings_dirty = true;
+				drops = e.drops;
+			}
 		}
 		pgw_wbuf w = PGW_WBUF_INIT;
 		int requests = build_extended(j, &w);
@@ -1499,13 +1514,21 @@ static void job_run(mp_job *j)
 			stmtcache_clear(&be->stmts);
 		break;
 	}
-	default:
-		if (may_change_settings(j->sql))
+	default: {
+		sql_effects e;
+		sql_effects_of(j->sql, &e);
+		if (e.settings)
 			j->settings_dirty = true;
-		if (drops_statements(j->sql))
+		if (e.drops)
 			stmtcache_clear(&be->stmts);
+		/* The server waits up to 5 s for other sessions to leave the
+		 * database such a statement needs alone: idle connections closed
+		 * now are gone within that wait (db_retry covers the rest). */
+		if (e.database[0] && !j->db_retried && strcmp(e.database, be->pool->database) != 0)
+			pool_close_idle(&j->mw->w, e.database, NULL, NULL, NULL);
 		backend_send_query(be, j->sql, strlen(j->sql), false);
 		break;
+	}
 	}
 }
 
