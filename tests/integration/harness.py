@@ -141,6 +141,108 @@ def read_rss_kb(pid):
     return None
 
 
+def wait_until(cond, what, timeout=30.0, interval=0.05):
+    """Polls cond() until it returns something true, and returns that; fails
+    the test with `what` after `timeout` seconds. Tests wait for conditions,
+    never for a fixed time: a loaded machine only makes them slower."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("still not %s after %.0f s" % (what, timeout))
+        time.sleep(interval)
+
+
+def retry(fn, what, timeout=30.0, errors=(Exception,)):
+    """fn() until it returns without raising one of `errors`; the last
+    error is raised after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return fn()
+        except errors:
+            if time.monotonic() > deadline:
+                log("gave up waiting until %s" % what)
+                raise
+        time.sleep(0.05)
+
+
+def wait_accepting(host, port, timeout=30.0):
+    """Until something accepts TCP connections on host:port."""
+    def accepts():
+        try:
+            socket.create_connection((host, port), timeout=2).close()
+            return True
+        except OSError:
+            return False
+    wait_until(accepts, "accepting on %s:%d" % (host, port), timeout)
+
+
+def running_pids(query, wait_event=None):
+    """Backends of the real PostgreSQL running exactly this statement now
+    (state 'active'; with wait_event, waiting on that event)."""
+    sql = ("SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query = %s "
+           "AND pid <> pg_backend_pid()")
+    params = [query]
+    if wait_event:
+        sql += " AND wait_event = %s"
+        params.append(wait_event)
+    return [r[0] for r in get_env().admin_exec(sql, params)]
+
+
+def wait_running(query, count=1, wait_event=None, timeout=30.0):
+    """Until `count` backends of the real PostgreSQL run this statement;
+    returns their pids. "The query is running", seen where it runs."""
+    return wait_until(lambda: (lambda p: p if len(p) >= count else None)(
+                          running_pids(query, wait_event)),
+                      "running %r%s" % (query, " (%s)" % wait_event if wait_event else ""),
+                      timeout)
+
+
+def _tcp_queues(local_port, remote_port):
+    """(send queue, receive queue) in bytes of the loopback TCP socket
+    local_port -> remote_port, from /proc/net/tcp; None when there is none."""
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if (int(fields[1].rsplit(":", 1)[1], 16) == local_port
+                    and int(fields[2].rsplit(":", 1)[1], 16) == remote_port):
+                tx, rx = fields[4].split(":")
+                return int(tx, 16), int(rx, 16)
+    return None
+
+
+# Linux x86_64 system calls a client thread sits in while it waits for an
+# answer: read, poll, select, recvfrom, epoll_wait, pselect6, ppoll, epoll_pwait.
+_WAITING_SYSCALLS = {0, 7, 23, 45, 232, 270, 271, 281}
+
+
+def wait_request_read(conn, thread, timeout=30.0):
+    """Until what `thread` sent on the psycopg2 connection `conn` has been
+    read by the other end (the gateway): the thread waits for the answer,
+    and no byte is left in the client's send queue nor the peer's receive
+    queue. For a request the server never sees (it waits in the gateway)."""
+    s = socket.socket(fileno=os.dup(conn.fileno()))
+    try:
+        mine, peer = s.getsockname()[1], s.getpeername()[1]
+    finally:
+        s.close()
+
+    def read():
+        try:
+            with open("/proc/self/task/%d/syscall" % thread.native_id) as f:
+                call = f.read().split()[0]
+        except OSError:
+            return False
+        if not call.isdigit() or int(call) not in _WAITING_SYSCALLS:
+            return False
+        return _tcp_queues(mine, peer) == (0, 0) and _tcp_queues(peer, mine) == (0, 0)
+    wait_until(read, "read by the gateway", timeout)
+
+
 class RssMonitor:
     """Samples VmRSS of a pid in a thread; .max_kb after stop()."""
 
