@@ -180,23 +180,24 @@ def wait_accepting(host, port, timeout=30.0):
     wait_until(accepts, "accepting on %s:%d" % (host, port), timeout)
 
 
-def running_pids(query, wait_event=None):
+def running_pids(query, wait_event=None, admin_exec=None):
     """Backends of the real PostgreSQL running exactly this statement now
-    (state 'active'; with wait_event, waiting on that event)."""
+    (state 'active'; with wait_event, waiting on that event). admin_exec
+    queries another server than the run's."""
     sql = ("SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query = %s "
            "AND pid <> pg_backend_pid()")
     params = [query]
     if wait_event:
         sql += " AND wait_event = %s"
         params.append(wait_event)
-    return [r[0] for r in get_env().admin_exec(sql, params)]
+    return [r[0] for r in (admin_exec or get_env().admin_exec)(sql, params)]
 
 
-def wait_running(query, count=1, wait_event=None, timeout=30.0):
+def wait_running(query, count=1, wait_event=None, timeout=30.0, admin_exec=None):
     """Until `count` backends of the real PostgreSQL run this statement;
     returns their pids. "The query is running", seen where it runs."""
     return wait_until(lambda: (lambda p: p if len(p) >= count else None)(
-                          running_pids(query, wait_event)),
+                          running_pids(query, wait_event, admin_exec)),
                       "running %r%s" % (query, " (%s)" % wait_event if wait_event else ""),
                       timeout)
 
@@ -213,6 +214,35 @@ def _tcp_queues(local_port, remote_port):
                 tx, rx = fields[4].split(":")
                 return int(tx, 16), int(rx, 16)
     return None
+
+
+def tcp_states(pid, remote_port):
+    """States (TCP_ESTABLISHED=1 ... TCP_CLOSE_WAIT=8) of the TCP sockets
+    process `pid` holds that are connected to remote_port."""
+    inodes = set()
+    try:
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            try:
+                target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    except OSError:
+        return []
+    states = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                if (fields[9] in inodes
+                        and int(fields[2].rsplit(":", 1)[1], 16) == remote_port):
+                    states.append(int(fields[3], 16))
+    return states
+
+
+TCP_CLOSE_WAIT = 8
 
 
 # Linux x86_64 system calls a client thread sits in while it waits for an
