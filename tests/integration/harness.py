@@ -216,9 +216,10 @@ def _tcp_queues(local_port, remote_port):
     return None
 
 
-def tcp_states(pid, remote_port):
-    """States (TCP_ESTABLISHED=1 ... TCP_CLOSE_WAIT=8) of the TCP sockets
-    process `pid` holds that are connected to remote_port."""
+def tcp_states(pid, remote_port=None, local_port=None):
+    """States (TCP_ESTABLISHED=1 ... TCP_CLOSE_WAIT=8, TCP_LISTEN=10) of the
+    TCP sockets process `pid` holds, those connected to remote_port, or
+    bound to local_port."""
     inodes = set()
     try:
         for fd in os.listdir("/proc/%d/fd" % pid):
@@ -237,12 +238,14 @@ def tcp_states(pid, remote_port):
             for line in f:
                 fields = line.split()
                 if (fields[9] in inodes
-                        and int(fields[2].rsplit(":", 1)[1], 16) == remote_port):
+                        and remote_port in (None, int(fields[2].rsplit(":", 1)[1], 16))
+                        and local_port in (None, int(fields[1].rsplit(":", 1)[1], 16))):
                     states.append(int(fields[3], 16))
     return states
 
 
 TCP_CLOSE_WAIT = 8
+TCP_LISTEN = 10
 
 
 # Linux x86_64 system calls a client thread sits in while it waits for an
