@@ -216,10 +216,10 @@ def _tcp_queues(local_port, remote_port):
     return None
 
 
-def tcp_states(pid, remote_port=None, local_port=None):
-    """States (TCP_ESTABLISHED=1 ... TCP_CLOSE_WAIT=8, TCP_LISTEN=10) of the
-    TCP sockets process `pid` holds, those connected to remote_port, or
-    bound to local_port."""
+def tcp_sockets(pid, remote_port=None, local_port=None):
+    """(state, send queue, receive queue) of each TCP socket process `pid`
+    holds (those connected to remote_port, or bound to local_port); states
+    are TCP_ESTABLISHED=1 ... TCP_CLOSE_WAIT=8, TCP_LISTEN=10."""
     inodes = set()
     try:
         for fd in os.listdir("/proc/%d/fd" % pid):
@@ -231,7 +231,7 @@ def tcp_states(pid, remote_port=None, local_port=None):
                 inodes.add(target[8:-1])
     except OSError:
         return []
-    states = []
+    found = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         with open(table) as f:
             next(f)
@@ -240,8 +240,14 @@ def tcp_states(pid, remote_port=None, local_port=None):
                 if (fields[9] in inodes
                         and remote_port in (None, int(fields[2].rsplit(":", 1)[1], 16))
                         and local_port in (None, int(fields[1].rsplit(":", 1)[1], 16))):
-                    states.append(int(fields[3], 16))
-    return states
+                    tx, rx = fields[4].split(":")
+                    found.append((int(fields[3], 16), int(tx, 16), int(rx, 16)))
+    return found
+
+
+def tcp_states(pid, remote_port=None, local_port=None):
+    """The states of tcp_sockets(...)."""
+    return [state for state, _, _ in tcp_sockets(pid, remote_port, local_port)]
 
 
 TCP_CLOSE_WAIT = 8
@@ -403,7 +409,7 @@ class Endpoint:
     """Somewhere a client can connect: host/port/socket dir."""
 
     def __init__(self, name, port, socket_dir, kind, pool_size=None,
-                 pool_timeout=None, pool_mode=None, proc=None, logfile=None):
+                 pool_timeout=None, pool_mode=None, proc=None, logfile=None, pooler_proc=None):
         self.name = name
         self.host = "127.0.0.1"
         self.port = port
@@ -414,6 +420,7 @@ class Endpoint:
         self.pool_mode = pool_mode
         self.proc = proc
         self.logfile = logfile
+        self.pooler_proc = pooler_proc  # the multipooler it goes through, if any
 
     def __repr__(self):
         return "<Endpoint %s %s 127.0.0.1:%s>" % (self.name, self.kind, self.port)
@@ -727,7 +734,7 @@ class Env:
                               pool_size=pool_size, pool_timeout=pool_timeout,
                               pool_mode=pool_mode)
             else:
-                pooler_args = []
+                pooler_args, mp = [], None
                 if remote:
                     # Every hold of the gateway is a reservation there: room
                     # for each worker's full pool.
@@ -745,7 +752,8 @@ class Env:
                 self._gwprocs.append(gw)
                 ep = Endpoint(name, gw.port, gw.socket_dir, "gateway", pool_size=pool_size,
                               pool_timeout=pool_timeout, pool_mode=pool_mode,
-                              proc=gw.proc, logfile=gw.logfile)
+                              proc=gw.proc, logfile=gw.logfile,
+                              pooler_proc=mp.proc if mp else None)
             self._gateways[name] = ep
             return ep
 
