@@ -517,7 +517,7 @@ class GatewayProcess:
         self.argv += list(extra_args)
         self.proc = None
 
-    def start(self, ready_timeout=15.0):
+    def start(self, ready_timeout=30.0):
         logf = open(self.logfile, "ab")
         logf.write(("$ %s\n" % " ".join(self.argv)).encode())
         logf.flush()
@@ -1007,7 +1007,7 @@ def take_notifies(conn):
     return got
 
 
-def wait_notifies(conn, count, timeout=5.0):
+def wait_notifies(conn, count, timeout=30.0):
     """Poll conn until it has >= count notifications (or timeout)."""
     deadline = time.monotonic() + timeout
     while len(conn.notifies) < count:

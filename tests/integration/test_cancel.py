@@ -91,8 +91,8 @@ class CancelTest(harness.DualTestCase):
                 except (socket.timeout, ConnectionError):
                     pass
             a.cancel()
-            ta.join(10)
-            tb.join(10)
+            ta.join(30)
+            tb.join(30)
             self.assertEqual(results["a"][0], "57014", results)
             self.assertEqual(results["b"][0], "ok", results)
             self.assertGreaterEqual(results["b"][1], 1.9, results)

@@ -80,7 +80,7 @@ class Pooler:
         self.proc = subprocess.Popen(self.argv, stdout=logf, stderr=logf, stdin=subprocess.DEVNULL,
                                      env=env, preexec_fn=harness._set_pdeathsig)
         logf.close()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 30
         import socket
         while True:
             if self.proc.poll() is not None:
