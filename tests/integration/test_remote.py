@@ -61,6 +61,13 @@ class Multipooler:
         return text[max(0, at - 200):at + 3000] if at >= 0 else None
 
 
+def pooler_links(gw, mp):
+    """The gateway's established connections to the multipooler: one for
+    each worker that has connected (and, after a restart, reconnected; a
+    worker still waiting to reconnect fails its clients at once)."""
+    return harness.tcp_states(gw.pid, remote_port=mp.port).count(1)
+
+
 def run_script(conn):
     """What a session sees: rows, errors and settings, as plain values."""
     out = []
@@ -140,6 +147,8 @@ class RemotePoolerTest(MultipoolerCase):
         c = self.connect(self.gw)
         c.autocommit = True
         c.cursor().execute("SELECT 1")
+        links = pooler_links(self.gw, self.mp)
+        self.assertGreaterEqual(links, 1)
         self.mp.stop(signal.SIGKILL)
         t0 = time.monotonic()
         with self.assertRaises(psycopg2.Error):
@@ -165,6 +174,8 @@ class RemotePoolerTest(MultipoolerCase):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.3)
+        harness.wait_until(lambda: pooler_links(self.gw, self.mp) >= links,
+                           "every gateway worker is connected to the pooler again")
 
 
     def copy_script(self, conn):
@@ -263,10 +274,11 @@ class RemotePoolerTest(MultipoolerCase):
         lcur.execute("LISTEN rl_chan")
         lcur.execute("SELECT pg_backend_pid()")
         listener_server_pid = lcur.fetchone()[0]
-        out, delays = [], []
+        out, delays, waits = [], [], []
 
         def wait_one(timeout):
             t0 = time.monotonic()
+            waits.append(t0)
             while not listener.notifies:
                 left = t0 + timeout - time.monotonic()
                 if left <= 0 or not select.select([listener], [], [], left)[0]:
@@ -274,6 +286,7 @@ class RemotePoolerTest(MultipoolerCase):
                 listener.poll()
             got = [(n.channel, n.payload, n.pid) for n in listener.notifies]
             del listener.notifies[:]
+            waits[-1] = round(time.monotonic() - waits[-1], 2)
             return got
 
         for i in range(5):
@@ -305,6 +318,7 @@ class RemotePoolerTest(MultipoolerCase):
         out.append(("listen again", [(c, p) for c, p, _ in wait_one(30)]))
         listener.close()
         notifier.close()
+        sys.stderr.write("  [notify] %s: waits %s\n" % (ep.name, waits))
         return out, delays, listener_server_pid
 
     def test_listen_notify_while_idle(self):
@@ -319,15 +333,20 @@ class RemotePoolerTest(MultipoolerCase):
         # UNLISTEN * ran on it (or it is gone).
         d = psycopg2.connect(self.env.direct.dsn(), connect_timeout=10)
         d.autocommit = True
-        deadline = time.monotonic() + 30
+        t0 = time.monotonic()
+        seen = []
         while True:
             cur = d.cursor()
             cur.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", (server_pid,))
             row = cur.fetchone()
-            if row is None or "UNLISTEN *" in row[0] or time.monotonic() > deadline:
+            if row is None or "UNLISTEN *" in row[0] or time.monotonic() > t0 + 30:
                 break
+            if row not in seen:
+                seen.append(row)
             time.sleep(0.1)
         d.close()
+        sys.stderr.write("  [notify] cleaned after %.1f s (seen before: %r)\n"
+                         % (time.monotonic() - t0, seen))
         self.assertTrue(row is None or "UNLISTEN *" in row[0], row)
 
     def test_failed_multi_statement_transaction(self):
@@ -508,6 +527,7 @@ class RemoteKillTest(unittest.TestCase):
                            "pgbench has committed transactions")
         self.assertIsNone(bench.poll(), "pgbench ended before the kill")
         self.assertEqual(errors, [])
+        links = pooler_links(self.gw, self.mp)
         killed = time.monotonic()
         self.mp.stop(signal.SIGKILL)
         # Every client in flight hears of it, promptly: no hang.
@@ -551,6 +571,8 @@ class RemoteKillTest(unittest.TestCase):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.3)
+        harness.wait_until(lambda: pooler_links(self.gw, self.mp) >= links,
+                           "every gateway worker is connected to the pooler again")
         bench = self.pgbench(3)
         out, _ = bench.communicate(timeout=60)
         self.assertEqual(bench.returncode, 0, out[-3000:])
