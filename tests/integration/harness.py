@@ -141,6 +141,147 @@ def read_rss_kb(pid):
     return None
 
 
+def wait_until(cond, what, timeout=30.0, interval=0.05):
+    """Polls cond() until it returns something true, and returns that; fails
+    the test with `what` after `timeout` seconds. Tests wait for conditions,
+    never for a fixed time: a loaded machine only makes them slower."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("still not %s after %.0f s" % (what, timeout))
+        time.sleep(interval)
+
+
+def retry(fn, what, timeout=30.0, errors=(Exception,)):
+    """fn() until it returns without raising one of `errors`; the last
+    error is raised after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return fn()
+        except errors:
+            if time.monotonic() > deadline:
+                log("gave up waiting until %s" % what)
+                raise
+        time.sleep(0.05)
+
+
+def wait_accepting(host, port, timeout=30.0):
+    """Until something accepts TCP connections on host:port."""
+    def accepts():
+        try:
+            socket.create_connection((host, port), timeout=2).close()
+            return True
+        except OSError:
+            return False
+    wait_until(accepts, "accepting on %s:%d" % (host, port), timeout)
+
+
+def running_pids(query, wait_event=None, admin_exec=None):
+    """Backends of the real PostgreSQL running exactly this statement now
+    (state 'active'; with wait_event, waiting on that event). admin_exec
+    queries another server than the run's."""
+    sql = ("SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query = %s "
+           "AND pid <> pg_backend_pid()")
+    params = [query]
+    if wait_event:
+        sql += " AND wait_event = %s"
+        params.append(wait_event)
+    return [r[0] for r in (admin_exec or get_env().admin_exec)(sql, params)]
+
+
+def wait_running(query, count=1, wait_event=None, timeout=30.0, admin_exec=None):
+    """Until `count` backends of the real PostgreSQL run this statement;
+    returns their pids. "The query is running", seen where it runs."""
+    return wait_until(lambda: (lambda p: p if len(p) >= count else None)(
+                          running_pids(query, wait_event, admin_exec)),
+                      "running %r%s" % (query, " (%s)" % wait_event if wait_event else ""),
+                      timeout)
+
+
+def _tcp_queues(local_port, remote_port):
+    """(send queue, receive queue) in bytes of the loopback TCP socket
+    local_port -> remote_port, from /proc/net/tcp; None when there is none."""
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if (int(fields[1].rsplit(":", 1)[1], 16) == local_port
+                    and int(fields[2].rsplit(":", 1)[1], 16) == remote_port):
+                tx, rx = fields[4].split(":")
+                return int(tx, 16), int(rx, 16)
+    return None
+
+
+def tcp_sockets(pid, remote_port=None, local_port=None):
+    """(state, send queue, receive queue) of each TCP socket process `pid`
+    holds (those connected to remote_port, or bound to local_port); states
+    are TCP_ESTABLISHED=1 ... TCP_CLOSE_WAIT=8, TCP_LISTEN=10."""
+    inodes = set()
+    try:
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            try:
+                target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    except OSError:
+        return []
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                if (fields[9] in inodes
+                        and remote_port in (None, int(fields[2].rsplit(":", 1)[1], 16))
+                        and local_port in (None, int(fields[1].rsplit(":", 1)[1], 16))):
+                    tx, rx = fields[4].split(":")
+                    found.append((int(fields[3], 16), int(tx, 16), int(rx, 16)))
+    return found
+
+
+def tcp_states(pid, remote_port=None, local_port=None):
+    """The states of tcp_sockets(...)."""
+    return [state for state, _, _ in tcp_sockets(pid, remote_port, local_port)]
+
+
+TCP_CLOSE_WAIT = 8
+TCP_LISTEN = 10
+
+
+# Linux x86_64 system calls a client thread sits in while it waits for an
+# answer: read, poll, select, recvfrom, epoll_wait, pselect6, ppoll, epoll_pwait.
+_WAITING_SYSCALLS = {0, 7, 23, 45, 232, 270, 271, 281}
+
+
+def wait_request_read(conn, thread, timeout=30.0):
+    """Until what `thread` sent on the psycopg2 connection `conn` has been
+    read by the other end (the gateway): the thread waits for the answer,
+    and no byte is left in the client's send queue nor the peer's receive
+    queue. For a request the server never sees (it waits in the gateway)."""
+    s = socket.socket(fileno=os.dup(conn.fileno()))
+    try:
+        mine, peer = s.getsockname()[1], s.getpeername()[1]
+    finally:
+        s.close()
+
+    def read():
+        try:
+            with open("/proc/self/task/%d/syscall" % thread.native_id) as f:
+                call = f.read().split()[0]
+        except OSError:
+            return False
+        if not call.isdigit() or int(call) not in _WAITING_SYSCALLS:
+            return False
+        return _tcp_queues(mine, peer) == (0, 0) and _tcp_queues(peer, mine) == (0, 0)
+    wait_until(read, "read by the gateway", timeout)
+
+
 class RssMonitor:
     """Samples VmRSS of a pid in a thread; .max_kb after stop()."""
 
@@ -268,7 +409,7 @@ class Endpoint:
     """Somewhere a client can connect: host/port/socket dir."""
 
     def __init__(self, name, port, socket_dir, kind, pool_size=None,
-                 pool_timeout=None, pool_mode=None, proc=None, logfile=None):
+                 pool_timeout=None, pool_mode=None, proc=None, logfile=None, pooler_proc=None):
         self.name = name
         self.host = "127.0.0.1"
         self.port = port
@@ -279,6 +420,7 @@ class Endpoint:
         self.pool_mode = pool_mode
         self.proc = proc
         self.logfile = logfile
+        self.pooler_proc = pooler_proc  # the multipooler it goes through, if any
 
     def __repr__(self):
         return "<Endpoint %s %s 127.0.0.1:%s>" % (self.name, self.kind, self.port)
@@ -375,7 +517,7 @@ class GatewayProcess:
         self.argv += list(extra_args)
         self.proc = None
 
-    def start(self, ready_timeout=15.0):
+    def start(self, ready_timeout=30.0):
         logf = open(self.logfile, "ab")
         logf.write(("$ %s\n" % " ".join(self.argv)).encode())
         logf.flush()
@@ -592,7 +734,7 @@ class Env:
                               pool_size=pool_size, pool_timeout=pool_timeout,
                               pool_mode=pool_mode)
             else:
-                pooler_args = []
+                pooler_args, mp = [], None
                 if remote:
                     # Every hold of the gateway is a reservation there: room
                     # for each worker's full pool.
@@ -610,7 +752,8 @@ class Env:
                 self._gwprocs.append(gw)
                 ep = Endpoint(name, gw.port, gw.socket_dir, "gateway", pool_size=pool_size,
                               pool_timeout=pool_timeout, pool_mode=pool_mode,
-                              proc=gw.proc, logfile=gw.logfile)
+                              proc=gw.proc, logfile=gw.logfile,
+                              pooler_proc=mp.proc if mp else None)
             self._gateways[name] = ep
             return ep
 
@@ -864,7 +1007,7 @@ def take_notifies(conn):
     return got
 
 
-def wait_notifies(conn, count, timeout=5.0):
+def wait_notifies(conn, count, timeout=30.0):
     """Poll conn until it has >= count notifications (or timeout)."""
     deadline = time.monotonic() + timeout
     while len(conn.notifies) < count:

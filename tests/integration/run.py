@@ -40,7 +40,7 @@ import harness  # noqa: E402
 # reaching PostgreSQL through a multipooler (harness: $PGW_REMOTE=1).
 REMOTE_MODULES = ["test_psql_scripts", "test_psycopg2_compat", "test_psycopg3", "test_asyncpg",
                   "test_node_pg", "test_pgbench", "test_extended_wire", "test_session_state",
-                  "test_cancel", "test_database_ddl"]
+                  "test_cancel", "test_database_ddl", "test_large_result"]
 
 
 def read_known_failures(path):

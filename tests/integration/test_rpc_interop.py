@@ -285,7 +285,7 @@ class RpcInteropTest(unittest.TestCase):
             with self.assertRaises(grpc.RpcError) as cm:
                 stub.ExecuteQuery(mps.ExecuteQueryRequest(query="sleep"), timeout=0.3)
             self.assertEqual(cm.exception.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
-            self.assertLess(time.monotonic() - t0, 5)
+            self.assertLess(time.monotonic() - t0, 30)  # no hang
 
             it = stub.StreamExecute(mps.StreamExecuteRequest(query="1000000000:100"), timeout=30)
             for _ in range(3):
@@ -295,8 +295,11 @@ class RpcInteropTest(unittest.TestCase):
                 for _ in it:
                     pass
             self.assertEqual(cm.exception.code(), grpc.StatusCode.CANCELLED)
-            time.sleep(0.3)
             ch.close()
+            # The server has read all the client sent (the cancels too) and
+            # closed its end: only its listening socket is left.
+            harness.wait_until(lambda: set(harness.tcp_states(srv.p.pid, local_port=srv.port))
+                               == {harness.TCP_LISTEN}, "the server has closed the connection")
             stats = srv.stop()
             stopped = True
             # Both calls ended in on_cancel on the C side.
@@ -353,9 +356,7 @@ class RpcInteropTest(unittest.TestCase):
             self.assertEqual(r["messages"], "3", r)
 
             # The grpcio side saw both calls end early.
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and len(servicer.cancelled) < 2:
-                time.sleep(0.05)
+            harness.wait_until(lambda: len(servicer.cancelled) >= 2, "both calls are cancelled")
             self.assertEqual(sorted(servicer.cancelled), ["sleep", "stream"])
 
             r = self.c_client(target, "unary", "")

@@ -193,8 +193,7 @@ class SessionStateTest(harness.DualTestCase):
                       "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"):
                 tr.q(a, s)
             a.close()
-            time.sleep(0.2)
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + 30
             while True:   # directly: the advisory lock must go away
                 n = self.env.admin_exec("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
                                         "AND objid = 77")[0][0]

@@ -298,7 +298,7 @@ class TlsTest(harness.IntegrationTestCase):
             cls.env.admin_exec("SELECT pg_reload_conf()")
         except Exception as e:
             return "ALTER SYSTEM / reload failed: %s" % e
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while True:
             try:
                 conn = cls.env.direct.connect(sslmode="prefer")
@@ -311,7 +311,7 @@ class TlsTest(harness.IntegrationTestCase):
             else:
                 last = "ssl_in_use=%s" % in_use
             if time.monotonic() > deadline:
-                return ("PostgreSQL did not switch ssl %s within 10s (%s); log tail:\n%s"
+                return ("PostgreSQL did not switch ssl %s within 30s (%s); log tail:\n%s"
                         % ("on" if on else "off", last, cls.env.pg.log_tail(10)))
             time.sleep(0.1)
 
@@ -527,14 +527,15 @@ class TlsTest(harness.IntegrationTestCase):
         conn = self.tls_gw().connect(sslmode="require", autocommit=True)
         try:
             self.assertTrue(conn.info.ssl_in_use)
-            timer = threading.Timer(0.5, conn.cancel)
+            def cancel():
+                harness.wait_running("SELECT pg_sleep(30)")
+                conn.cancel()
+            timer = threading.Thread(target=cancel)
             timer.start()
-            t0 = time.monotonic()
             with self.assertRaises(harness.psycopg2.errors.QueryCanceled) as cm:
                 with conn.cursor() as cur:
                     cur.execute("SELECT pg_sleep(30)")
             timer.join()
-            self.assertLess(time.monotonic() - t0, 5.0)
             self.assertEqual(cm.exception.pgcode, "57014")
             self.assertIn("canceling statement due to user request", cm.exception.pgerror)
             with conn.cursor() as cur:
@@ -757,8 +758,7 @@ class TlsTest(harness.IntegrationTestCase):
             pid, key = struct.unpack("!I", body[:4])[0], body[4:]
             q = b"SELECT pg_sleep(30)\0"
             t.sendall(b"Q" + struct.pack("!I", len(q) + 4) + q)
-            time.sleep(0.5)
-            t0 = time.monotonic()
+            harness.wait_running("SELECT pg_sleep(30)")
             c = self.negotiated_tls(gw, ctx, "cancel connection")
             try:
                 req = struct.pack("!II", CANCEL_CODE, pid) + key
@@ -767,7 +767,7 @@ class TlsTest(harness.IntegrationTestCase):
                     recv_until_eof(c, timeout=5)
             finally:
                 close_quietly(c)
-            t.settimeout(10)
+            t.settimeout(40)
             fields = None
             while True:
                 ty, b = harness.read_message(t)
@@ -775,7 +775,6 @@ class TlsTest(harness.IntegrationTestCase):
                     fields = harness.parse_error_fields(b)
                 if ty == b"Z":
                     break
-            self.assertLess(time.monotonic() - t0, 5)
             self.assertIsNotNone(fields, "the query was not cancelled")
             self.assertEqual(fields["C"], "57014", fields)
         finally:

@@ -14,7 +14,7 @@ class UnixSocketTest(harness.IntegrationTestCase):
 
     def wait_socket(self, ep):
         path = os.path.join(ep.socket_dir, ".s.PGSQL.%d" % ep.port)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while not os.path.exists(path) and time.monotonic() < deadline:
             time.sleep(0.05)
         self.assertTrue(os.path.exists(path), "no socket %s" % path)
