@@ -177,17 +177,6 @@ class SessionModePidTest(harness.IntegrationTestCase):
 CANCEL_CODE = 80877102
 
 
-def wait_until(cond, what, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
-        time.sleep(0.01)
-
-
 def raw_login(ep):
     """A raw protocol 3.0 session: (RawConn, pid, key)."""
     c = harness.RawConn(ep.host, ep.port)
@@ -283,7 +272,7 @@ class CancelKeyTest(harness.IntegrationTestCase):
                 c, pid, key = raw_login(ep)
                 try:
                     c.send_msg(b"Q", ("SELECT pg_sleep(60) AS %s\0" % marker).encode())
-                    wait_until(lambda: running(self.env, marker) == 1, "the query to run")
+                    harness.wait_until(lambda: running(self.env, marker) == 1, "running the query")
                     send_cancel(ep, pid, bytes(b ^ 0x5a for b in key))
                     # Had the key been ignored, the server would have acted
                     # by the close: the query would be gone by now.
@@ -320,7 +309,7 @@ class CancelCrossWorkerTest(harness.IntegrationTestCase):
             for attempt in range(40):
                 marker = "cross_worker_%d" % attempt
                 c.send_msg(b"Q", ("SELECT pg_sleep(60) AS %s\0" % marker).encode())
-                wait_until(lambda: running(self.env, marker) == 1, "the query to run")
+                harness.wait_until(lambda: running(self.env, marker) == 1, "running the query")
                 before = len(taken())
                 send_cancel(gw, pid, key)
                 self.assertEqual(sqlstate(c.until_ready()), "57014")
@@ -405,7 +394,7 @@ class CancelHoldTest(harness.IntegrationTestCase):
                             return None if s.recv(64) else "closed"
                         except BlockingIOError:
                             return None
-                    if wait_until(forwarded_or_closed, "the cancel to be sent") == "closed":
+                    if harness.wait_until(forwarded_or_closed, "sending the cancel", interval=0.01) == "closed":
                         c.until_ready()  # the query had ended: nothing to cancel
                         continue
                     forwarded += 1
