@@ -349,6 +349,8 @@ void client_apply_effect(client *cl, const stmt_effect *e, const char *t, bool h
 		 * set_config, LOAD, WITH HOLD cursors: state that lives on
 		 * this server connection only. */
 		cl->pinned = true;
+		if ((e->flags & STMT_F_TEMP_OBJECT) && cl->be)
+			cl->be->retire = true;
 		break;
 	}
 }

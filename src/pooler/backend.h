@@ -88,6 +88,10 @@ struct backend {
 	const backend_owner_ops *owner_ops;
 	void *owner;
 	bool orphan; /* its holder left; cleaning up before reuse */
+	/* Its session made temporary objects: closed when released, so that
+	 * no later session meets that temporary namespace (a new session of
+	 * PostgreSQL has none; DISCARD ALL drops the objects, not it). */
+	bool retire;
 	cancel_conn *cancels; /* cancel requests the server has not yet acted on */
 	bool discard_needed; /* the holder left session state behind */
 	bool cleanup_sent;

@@ -503,6 +503,10 @@ void pool_release(backend *be, bool discard)
 	pool *p = be->pool;
 	be->owner_ops = NULL;
 	be->owner = NULL;
+	if (be->retire && !p->cfg->remote) {
+		pool_drop(be); /* the server ends its session, as at a disconnect */
+		return;
+	}
 	if (!discard && backend_idle(be) && be->txn_status == 'I') {
 		list_remove(&p->busy, be);
 		make_available(p, be);

@@ -214,6 +214,33 @@ class SessionStateTest(harness.DualTestCase):
             tr.q(b, "EXECUTE leak_p")
         self.dual(scenario, gateway=self.pool1(), dbname=CLEAN_DB)
 
+    def temp_namespace_scenario(self, tr, connect):
+        a = connect(autocommit=True)
+        tr.q(a, "CREATE TEMP TABLE ns_tmp (x int)")
+        tr.q(a, "SELECT pg_my_temp_schema() <> 0")
+        a.close()
+        b = connect(autocommit=True)
+        tr.q(b, "SELECT pg_my_temp_schema()")
+        # pg_regress temp.sql: a session's first use of pg_temp makes its
+        # temporary namespace, which a prepared transaction may not touch.
+        tr.q(b, "SET search_path TO 'pg_temp'")
+        tr.q(b, "BEGIN")
+        tr.q(b, "SELECT current_schema() ~ 'pg_temp' AS is_temp_schema")
+        tr.q(b, "PREPARE TRANSACTION 'ns_twophase'")
+        tr.q(b, "ROLLBACK")
+
+    def test_next_client_has_no_temp_namespace(self):
+        """pool of 1: a client that made a temporary table leaves; the next
+        client's session has no temporary namespace, as a new session of
+        PostgreSQL has none (the server connection is closed, not pooled)."""
+        self.dual(self.temp_namespace_scenario, gateway=self.pool1(), dbname=CLEAN_DB)
+
+    def test_next_client_has_no_temp_namespace_session_mode(self):
+        self.dual(self.temp_namespace_scenario,
+                  gateway=self.gw(name="pool1-session", pool_size=1, pool_timeout=10,
+                                  pool_mode="session"),
+                  dbname=CLEAN_DB)
+
     def test_pgoptions_psql(self):
         """psql with PGOPTIONS/PGAPPNAME through a pool of 1 while another
         client with different settings holds a session on the same pool."""
