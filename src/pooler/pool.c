@@ -498,13 +498,24 @@ static void on_orphan_timeout(struct ev_loop *loop, ev_timer *t, int revents)
 	pool_drop(be);
 }
 
+static void on_retire(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop;
+	(void)revents;
+	pool_drop((backend *)((char *)t - offsetof(backend, timer)));
+}
+
 void pool_release(backend *be, bool discard)
 {
 	pool *p = be->pool;
 	be->owner_ops = NULL;
 	be->owner = NULL;
 	if (be->retire && !p->cfg->remote) {
-		pool_drop(be); /* the server ends its session, as at a disconnect */
+		/* The server ends its session, as at a disconnect; closed from
+		 * the loop, as up the stack its reader may still look at it. */
+		ev_timer_stop(p->w->loop, &be->timer);
+		ev_timer_init(&be->timer, on_retire, 0, 0);
+		ev_timer_start(p->w->loop, &be->timer);
 		return;
 	}
 	if (!discard && backend_idle(be) && be->txn_status == 'I') {
