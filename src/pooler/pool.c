@@ -370,11 +370,36 @@ void pool_cancel_wait(pool_waiter *wt)
 
 /* A clean connection, on no list: to the first waiter here, to a worker
  * whose clients wait, or to the idle list. */
+static void on_drop_soon(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop;
+	(void)revents;
+	pool_drop((backend *)((char *)t - offsetof(backend, timer)));
+}
+
+/*
+ * Close a server connection from the loop: this may run inside its own
+ * reader (a holder that lets it go at ReadyForQuery), which looks at it
+ * again once the call returns. It waits on the busy list, where nobody
+ * takes it and pool_free finds it.
+ */
+static void drop_soon(pool *p, backend *be)
+{
+	be->orphan = false;
+	be->owner_ops = NULL;
+	be->owner = NULL;
+	list_remove(&p->busy, be);
+	list_push(&p->busy, be);
+	ev_timer_stop(p->w->loop, &be->timer);
+	ev_timer_init(&be->timer, on_drop_soon, 0, 0);
+	ev_timer_start(p->w->loop, &be->timer);
+}
+
 static void make_available(pool *p, backend *be)
 {
 	ev_tstamp now = ev_now(p->w->loop);
 	if (p->cfg->lifetime > 0 && now - be->created > p->cfg->lifetime) {
-		pool_drop(be);
+		drop_soon(p, be);
 		return;
 	}
 	be->orphan = false;
@@ -498,24 +523,13 @@ static void on_orphan_timeout(struct ev_loop *loop, ev_timer *t, int revents)
 	pool_drop(be);
 }
 
-static void on_retire(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	(void)loop;
-	(void)revents;
-	pool_drop((backend *)((char *)t - offsetof(backend, timer)));
-}
-
 void pool_release(backend *be, bool discard)
 {
 	pool *p = be->pool;
 	be->owner_ops = NULL;
 	be->owner = NULL;
 	if (be->retire && !p->cfg->remote) {
-		/* The server ends its session, as at a disconnect; closed from
-		 * the loop, as up the stack its reader may still look at it. */
-		ev_timer_stop(p->w->loop, &be->timer);
-		ev_timer_init(&be->timer, on_retire, 0, 0);
-		ev_timer_start(p->w->loop, &be->timer);
+		drop_soon(p, be); /* the server ends its session, as at a disconnect */
 		return;
 	}
 	if (!discard && backend_idle(be) && be->txn_status == 'I') {
@@ -561,7 +575,7 @@ void pool_on_orphan_progress(backend *be)
 	}
 	ev_timer_stop(p->w->loop, &be->timer);
 	if (be->txn_status != 'I') {
-		pool_drop(be);
+		drop_soon(p, be);
 		return;
 	}
 	list_remove(&p->busy, be);

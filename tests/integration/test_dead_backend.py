@@ -262,3 +262,28 @@ class DeadBackendTest(harness.IntegrationTestCase):
 
 if __name__ == "__main__":
     harness.unittest.main()
+
+
+class LifetimeTest(harness.IntegrationTestCase):
+    """--lifetime: a server connection older than it is closed when it is
+    let go (here at the client's ReadyForQuery, from inside its own reader)
+    and the next statement runs on a new one."""
+
+    def test_old_connection_retired_on_release(self):
+        self.skip_in_self_test("a gateway setting")
+        gw = self.env.gateway(name="lifetime", pool_size=2, workers=1,
+                              extra_args=("--lifetime", "1"))
+        c = gw.connect(autocommit=True)
+        try:
+            with c.cursor() as cur:
+                # Held past its lifetime, then let go at ReadyForQuery.
+                cur.execute("SELECT pg_backend_pid(), pg_sleep(1.5)")
+                first = cur.fetchone()[0]
+                harness.wait_until(lambda: not self.env.admin_exec(
+                    "SELECT 1 FROM pg_stat_activity WHERE pid = %s", [first]),
+                    "the old server connection closed")
+                cur.execute("SELECT pg_backend_pid()")
+                self.assertNotEqual(cur.fetchone()[0], first)
+        finally:
+            c.close()
+        self.assert_gateways_alive()
