@@ -202,7 +202,7 @@ void authq_start(client *cl)
 		return;
 	}
 	authq *q = calloc(1, sizeof *q);
-	pooler_handle *h = router_route(gw, cfg->auth_database, cfg->auth_user);
+	pooler_handle *h = router_route(gw->router, cfg->auth_database, cfg->auth_user);
 	if (!q || !h || !(q->user = strdup(cl->user))) {
 		free(q);
 		client_auth_secret(cl, NULL, true);

@@ -1159,7 +1159,7 @@ static void on_startup_message(client *cl, const pgw_msg *m)
 		return;
 	}
 	session_refresh(&cl->sess);
-	cl->pooler = router_route(cl->gw, cl->database, cl->user);
+	cl->pooler = router_route(cl->gw->router, cl->database, cl->user);
 	if (!cl->pooler || (rmode != REPL_NONE && repl_init(cl, rmode, &sm->params) != 0)) {
 		fatal(cl, "53200", "out of memory");
 		return;

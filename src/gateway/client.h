@@ -12,7 +12,7 @@
 #include "gateway/clientauth.h"
 #include "gateway/gateway.h"
 #include "gateway/prepared.h"
-#include "gateway/session.h"
+#include "pooler/session.h"
 #include "net/conn.h"
 #include "pooler/backend.h"
 #include "sql/stmt.h"

@@ -137,19 +137,6 @@ static int unix_listen(gateway *gw)
 	return fd;
 }
 
-pool *gateway_pool_for(gw_worker *gw, const char *database, const char *user)
-{
-	for (pool *p = gw->pools; p; p = p->next)
-		if (strcmp(p->database, database) == 0 && strcmp(p->user, user) == 0)
-			return p;
-	pool *p = pool_new(&gw->w, &gw->pool_cfg, database, user);
-	if (!p)
-		return NULL;
-	p->next = gw->pools;
-	gw->pools = p;
-	return p;
-}
-
 static void on_iteration_end(worker *w)
 {
 	client_free_closed((gw_worker *)w);
@@ -164,12 +151,8 @@ static void stop_task(worker *w, void *arg)
 	client_close_all(gw);
 	client_free_closed(gw);
 	authq_cache_free(gw);
-	router_free_handles(gw);
-	while (gw->pools) {
-		pool *p = gw->pools;
-		gw->pools = p->next;
-		pool_free(p);
-	}
+	router_free(gw->router);
+	gw->router = NULL;
 	bufpool_thread_trim();
 	ev_break(w->loop, EVBREAK_ALL);
 }
@@ -229,6 +212,9 @@ int gateway_start(gateway *gw)
 		g->gw = gw;
 		/* The pool size is a limit for all workers together (see pool.h). */
 		g->pool_cfg = cfg->pool;
+		g->router = router_new(&g->w, &g->pool_cfg, cfg->topology);
+		if (!g->router)
+			return -1;
 		for (int l = 0; l < cfg->nlisten; l++) {
 			int fd = tcp_listen(cfg->listen[l]);
 			if (fd < 0)

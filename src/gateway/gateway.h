@@ -46,9 +46,7 @@ typedef struct gw_worker {
 	worker w; /* first */
 	gateway *gw;
 	pool_config pool_cfg; /* this worker's share of the pool size */
-	pool *pools;
-	struct pooler_handle *handles; /* the router's, one per (database, user) */
-	struct router_link *links;     /* the router's channels to multipoolers */
+	struct router *router; /* where this worker's sessions are served */
 	ev_io listen_io[GW_MAX_LISTEN + 1];
 	int nlisten;
 	client *clients; /* all of this worker's clients */
@@ -81,6 +79,5 @@ void gateway_stop(gateway *gw);
 void client_accept(gw_worker *gw, int fd, bool is_unix);
 void client_close_all(gw_worker *gw);
 void client_free_closed(gw_worker *gw);
-pool *gateway_pool_for(gw_worker *gw, const char *database, const char *user);
 
 #endif

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gateway/session.h"
+#include "pooler/session.h"
 #include "pooler/stmtcache.h"
 
 typedef struct prep_stmt {

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "gateway/session.h"
+#include "pooler/session.h"
 #include "mtrpc.pb-c.h"
 #include "pooler/backend.h"
 #include "pooler/stmtcache.h"
@@ -1799,19 +1799,6 @@ static void job_free(mp_job *j)
 
 /* ------------------------------------------------------------ entry points */
 
-pool *mp_pool_for(mp_worker *mw, const char *database, const char *user)
-{
-	for (pool *p = mw->pools; p; p = p->next)
-		if (strcmp(p->database, database) == 0 && strcmp(p->user, user) == 0)
-			return p;
-	pool *p = pool_new(&mw->w, &mw->pool_cfg, database, user);
-	if (!p)
-		return NULL;
-	p->next = mw->pools;
-	mw->pools = p;
-	return p;
-}
-
 void mpx_start(mp_worker *mw, rpc_call *call, mpx_kind kind, const ProtobufCMessage *req)
 {
 	const mp_config *cfg = &mw->srv->cfg;
@@ -1943,7 +1930,7 @@ void mpx_start(mp_worker *mw, rpc_call *call, mpx_kind kind, const ProtobufCMess
 		job_go(j, r->be);
 		return;
 	}
-	pool *p = mp_pool_for(mw, database, user);
+	pool *p = pool_registry_get(&mw->pools, database, user);
 	if (!p) {
 		finish_simple_error(call, RPC_RESOURCE_EXHAUSTED, "53200",
 				    "could not make a pool for user \"%s\" database \"%s\"", user,

@@ -92,7 +92,7 @@ typedef struct mp_worker {
 	worker w; /* first */
 	mp_server *srv;
 	pool_config pool_cfg;
-	pool *pools;
+	pool_registry pools; /* one per (database, user) */
 	rpc_server *rpc;
 	mp_resv *resvs;
 	uint64_t next_resv;
@@ -117,8 +117,5 @@ struct mp_server {
 /* service.c */
 int mp_server_start(mp_server *s);
 void mp_server_stop(mp_server *s);
-
-/* exec.c: the worker's pool for (database, user), made on first use. */
-pool *mp_pool_for(mp_worker *mw, const char *database, const char *user);
 
 #endif

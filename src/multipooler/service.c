@@ -255,11 +255,7 @@ static void stop_task(worker *w, void *arg)
 		mw->probe_fd = -1;
 	}
 	mpx_resv_free_all(mw);
-	while (mw->pools) {
-		pool *p = mw->pools;
-		mw->pools = p->next;
-		pool_free(p);
-	}
+	pool_registry_clear(&mw->pools);
 	bufpool_thread_trim();
 	ev_break(w->loop, EVBREAK_ALL);
 }
@@ -307,6 +303,7 @@ int mp_server_start(mp_server *s)
 			return -1;
 		mw->srv = s;
 		mw->pool_cfg = cfg->pool;
+		pool_registry_init(&mw->pools, &mw->w, &mw->pool_cfg);
 		mw->probe_fd = -1;
 		mw->serving = -1;
 		fill_methods(mw);

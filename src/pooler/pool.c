@@ -824,6 +824,35 @@ void pool_free(pool *p)
 	free(p);
 }
 
+void pool_registry_init(pool_registry *r, worker *w, const pool_config *cfg)
+{
+	r->w = w;
+	r->cfg = cfg;
+	r->pools = NULL;
+}
+
+pool *pool_registry_get(pool_registry *r, const char *database, const char *user)
+{
+	for (pool *p = r->pools; p; p = p->next)
+		if (strcmp(p->database, database) == 0 && strcmp(p->user, user) == 0)
+			return p;
+	pool *p = pool_new(r->w, r->cfg, database, user);
+	if (!p)
+		return NULL;
+	p->next = r->pools;
+	r->pools = p;
+	return p;
+}
+
+void pool_registry_clear(pool_registry *r)
+{
+	while (r->pools) {
+		pool *p = r->pools;
+		r->pools = p->next;
+		pool_free(p);
+	}
+}
+
 void pool_set_credentials(pool *p, const pool_credentials *c)
 {
 	if (c->have_keys) {

@@ -121,9 +121,26 @@ struct pool {
 	pool *next; /* the worker's list of pools */
 };
 
-/* This worker's pool of (database, user), made on first use. */
+/* This worker's pool of (database, user) under cfg (see pool_registry). */
 pool *pool_new(worker *w, const pool_config *cfg, const char *database, const char *user);
 void pool_free(pool *p);
+
+/*
+ * The one place a worker finds the pool of a (database, user): the
+ * gateway's embedded pools, each multipooler link of the router and the
+ * multipooler's own pools are each one registry of one config.
+ */
+typedef struct pool_registry {
+	worker *w;
+	const pool_config *cfg;
+	pool *pools;
+} pool_registry;
+
+void pool_registry_init(pool_registry *r, worker *w, const pool_config *cfg);
+/* The pool of (database, user), made on first use; NULL: out of memory. */
+pool *pool_registry_get(pool_registry *r, const char *database, const char *user);
+/* Free every pool (and so every connection) of the registry. */
+void pool_registry_clear(pool_registry *r);
 /* After every worker's pools are freed, at exit. */
 void pool_groups_free(void);
 

@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "gateway/gateway.h"
 #include "pooler/backend.h"
 #include "pooler/remote_backend.h"
 #include "router/topology.h"
@@ -35,6 +34,15 @@ static void embedded_release(pooler_handle *h, backend *be, bool discard)
 
 static const pooler_ops embedded_ops = {embedded_acquire, embedded_cancel_wait, embedded_release};
 
+struct router {
+	worker *w;
+	const pool_config *cfg;
+	const topology_source *topology; /* NULL: the embedded pooler serves */
+	pool_registry embedded;
+	pooler_handle *handles; /* one per (database, user) */
+	struct router_link *links;
+};
+
 /*
  * The remote handle: a pool of remote backends (pool.c keeps the idle
  * ones, the waiters and the clean-up), each a translator to the link's
@@ -43,7 +51,7 @@ static const pooler_ops embedded_ops = {embedded_acquire, embedded_cancel_wait, 
  */
 struct router_link {
 	remote_link *link;
-	pool *pools; /* of this link, one per (database, user) */
+	pool_registry pools; /* of this link, one per (database, user) */
 	struct router_link *next;
 };
 
@@ -61,9 +69,9 @@ static void remote_release(pooler_handle *h, backend *be, bool discard)
 
 static const pooler_ops remote_ops = {remote_acquire, embedded_cancel_wait, remote_release};
 
-static struct router_link *link_for(gw_worker *gw, const char *address)
+static struct router_link *link_for(router *r, const char *address)
 {
-	for (struct router_link *rl = gw->links; rl; rl = rl->next)
+	for (struct router_link *rl = r->links; rl; rl = rl->next)
 		if (strcmp(rl->link->address, address) == 0)
 			return rl;
 	struct router_link *rl = calloc(1, sizeof *rl);
@@ -72,48 +80,47 @@ static struct router_link *link_for(gw_worker *gw, const char *address)
 	/* Remote connections are cheap (a socketpair each) and the
 	 * multipooler enforces its own limit: here the pool size bounds the
 	 * holds of each worker. */
-	rl->link = remote_link_new(&gw->w, address, &gw->pool_cfg);
+	rl->link = remote_link_new(r->w, address, r->cfg);
 	if (!rl->link) {
 		free(rl);
 		return NULL;
 	}
-	rl->next = gw->links;
-	gw->links = rl;
+	pool_registry_init(&rl->pools, r->w, &rl->link->cfg);
+	rl->next = r->links;
+	r->links = rl;
 	return rl;
 }
 
-static pool *remote_pool_for(struct router_link *rl, gw_worker *gw, const char *database, const char *user)
+router *router_new(worker *w, const pool_config *cfg, const topology_source *topology)
 {
-	for (pool *p = rl->pools; p; p = p->next)
-		if (strcmp(p->database, database) == 0 && strcmp(p->user, user) == 0)
-			return p;
-	pool *p = pool_new(&gw->w, &rl->link->cfg, database, user);
-	if (!p)
+	router *r = calloc(1, sizeof *r);
+	if (!r)
 		return NULL;
-	p->next = rl->pools;
-	rl->pools = p;
-	return p;
+	r->w = w;
+	r->cfg = cfg;
+	r->topology = topology;
+	pool_registry_init(&r->embedded, w, cfg);
+	return r;
 }
 
-pooler_handle *router_route(gw_worker *gw, const char *database, const char *user)
+pooler_handle *router_route(router *r, const char *database, const char *user)
 {
-	for (pooler_handle *h = gw->handles; h; h = h->next)
+	for (pooler_handle *h = r->handles; h; h = h->next)
 		if (strcmp(h->target.database, database) == 0 && strcmp(h->user, user) == 0)
 			return h;
-	const topology_source *topo = gw->gw->cfg.topology;
 	const pooler_ops *ops = &embedded_ops;
 	pool *p;
-	if (topo) {
-		const char *address = topology_lookup(topo, database, TOPOLOGY_PRIMARY, 0);
+	if (r->topology) {
+		const char *address = topology_lookup(r->topology, database, TOPOLOGY_PRIMARY, 0);
 		if (!address) {
 			log_warning("no pooler for database \"%s\" in the topology", database);
 			return NULL;
 		}
-		struct router_link *rl = link_for(gw, address);
-		p = rl ? remote_pool_for(rl, gw, database, user) : NULL;
+		struct router_link *rl = link_for(r, address);
+		p = rl ? pool_registry_get(&rl->pools, database, user) : NULL;
 		ops = &remote_ops;
 	} else {
-		p = gateway_pool_for(gw, database, user);
+		p = pool_registry_get(&r->embedded, database, user);
 	}
 	if (!p)
 		return NULL;
@@ -125,28 +132,28 @@ pooler_handle *router_route(gw_worker *gw, const char *database, const char *use
 	h->user = p->user;
 	h->target = (router_target){p->database, ROUTER_DEFAULT_TABLE_GROUP, ROUTER_DEFAULT_SHARD,
 				    ROUTER_MODE_WRITABLE};
-	h->next = gw->handles;
-	gw->handles = h;
+	h->next = r->handles;
+	r->handles = h;
 	return h;
 }
 
-void router_free_handles(gw_worker *gw)
+void router_free(router *r)
 {
-	while (gw->handles) {
-		pooler_handle *h = gw->handles;
-		gw->handles = h->next;
+	if (!r)
+		return;
+	while (r->handles) {
+		pooler_handle *h = r->handles;
+		r->handles = h->next;
 		free(h);
 	}
 	/* The pools' backends before the links they talk through. */
-	while (gw->links) {
-		struct router_link *rl = gw->links;
-		gw->links = rl->next;
-		while (rl->pools) {
-			pool *p = rl->pools;
-			rl->pools = p->next;
-			pool_free(p);
-		}
+	while (r->links) {
+		struct router_link *rl = r->links;
+		r->links = rl->next;
+		pool_registry_clear(&rl->pools);
 		remote_link_free(rl->link);
 		free(rl);
 	}
+	pool_registry_clear(&r->embedded);
+	free(r);
 }

@@ -7,6 +7,7 @@
 #ifndef PGW_ROUTER_H
 #define PGW_ROUTER_H
 
+#include "net/worker.h"
 #include "pooler/pool.h"
 
 typedef enum router_mode {
@@ -45,9 +46,18 @@ struct pooler_handle {
 	pooler_handle *next;
 };
 
-/* The handle for a client's (database, user) on this worker. */
-typedef struct gw_worker gw_worker;
-pooler_handle *router_route(gw_worker *gw, const char *database, const char *user);
-void router_free_handles(gw_worker *gw);
+/*
+ * A worker's router: it owns the pooler handles, the embedded pools (when
+ * there is no topology) and the channels to multipoolers (when there is).
+ * cfg: the pool settings of this worker, kept by the caller.
+ */
+typedef struct router router;
+typedef struct topology_source topology_source;
+router *router_new(worker *w, const pool_config *cfg, const topology_source *topology);
+/* The handle for a client's (database, user); NULL: no pooler serves the
+ * database, or out of memory. */
+pooler_handle *router_route(router *r, const char *database, const char *user);
+/* Every handle, pool and channel: at the worker's end. */
+void router_free(router *r);
 
 #endif

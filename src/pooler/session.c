@@ -2,7 +2,7 @@
  * Session settings kept by the gateway; see session.h. The replay text is
  * rebuilt only when a setting changes, so the hot path compares a hash.
  */
-#include "gateway/session.h"
+#include "pooler/session.h"
 
 #include <stdio.h>
 #include <stdlib.h>
