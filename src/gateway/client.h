@@ -197,6 +197,12 @@ struct client {
 	struct repl_conn *repl;
 };
 
+/* A connection accepted by one of gw's listeners. */
+void client_accept(gw_worker *gw, int fd, bool is_unix);
+/* At the worker's end: every client closed, then freed. */
+void client_close_all(gw_worker *gw);
+/* Free the clients closed during this loop iteration. */
+void client_free_closed(gw_worker *gw);
 /* Close at once (what is queued for the client is dropped). */
 void client_close(client *cl);
 /* FATAL, then close once it is written. */

@@ -25,6 +25,7 @@
 #include "auth/scram_server.h"
 #include "pgw/bufpool.h"
 #include "gateway/authquery.h"
+#include "gateway/client.h"
 #include "router/router.h"
 
 /* Listen watchers carry which socket they belong to in data. */

@@ -75,9 +75,4 @@ struct gateway {
 int gateway_start(gateway *gw);
 void gateway_stop(gateway *gw);
 
-/* client.c */
-void client_accept(gw_worker *gw, int fd, bool is_unix);
-void client_close_all(gw_worker *gw);
-void client_free_closed(gw_worker *gw);
-
 #endif
