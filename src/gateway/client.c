@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "gateway/extended.h"
 #include "gateway/replication.h"
+#include "gateway/startup.h"
 #include "router/router.h"
 #include "sql/stmt.h"
 
@@ -28,8 +29,8 @@ static void process(client *cl);
 
 /* ---- sending errors and notices the way PostgreSQL words them */
 
-static void send_error_full(client *cl, const char *severity, const char *sqlstate,
-			    const char *msg, const char *detail, const char *hint)
+void client_send_error(client *cl, const char *severity, const char *sqlstate,
+		       const char *msg, const char *detail, const char *hint)
 {
 	pgw_wbuf *w = conn_wbuf(&cl->conn);
 	size_t at = pgw_w_begin(w, 'E');
@@ -57,7 +58,7 @@ static void send_error_full(client *cl, const char *severity, const char *sqlsta
 static void send_error_detail(client *cl, const char *severity, const char *sqlstate,
 			      const char *msg, const char *detail)
 {
-	send_error_full(cl, severity, sqlstate, msg, detail, NULL);
+	client_send_error(cl, severity, sqlstate, msg, detail, NULL);
 }
 
 static void send_error(client *cl, const char *severity, const char *sqlstate, const char *msg)
@@ -986,6 +987,15 @@ bool client_ensure_backend(client *cl)
 	return false;
 }
 
+void client_cancel_waiting(client *cl)
+{
+	cl->pooler->ops->cancel_wait(cl->pooler, &cl->waiter);
+	pgw_error err = {.severity = PGW_SEV_ERROR};
+	memcpy(err.sqlstate, "57014", 6);
+	snprintf(err.message, sizeof err.message, "canceling statement due to user request");
+	on_granted(&cl->waiter, NULL, &err, NULL, 0);
+}
+
 /* ---- login */
 
 static void finish_login(client *cl)
@@ -1021,153 +1031,6 @@ static void finish_login(client *cl)
 	unblock(cl);
 }
 
-/* Split a startup "options" value like PostgreSQL's pg_split_opts:
- * whitespace separates, backslash escapes the next character. */
-static int apply_options(client *cl, const char *opts)
-{
-	char tok[1024];
-	const char *p = opts;
-	bool want_value = false;
-	for (;;) {
-		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-			p++;
-		if (!*p)
-			break;
-		size_t n = 0;
-		while (*p && !(*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) {
-			if (*p == '\\' && p[1])
-				p++;
-			if (n + 1 < sizeof tok)
-				tok[n++] = *p;
-			p++;
-		}
-		tok[n] = '\0';
-		const char *setting = NULL;
-		if (want_value) {
-			setting = tok;
-			want_value = false;
-		} else if (strcmp(tok, "-c") == 0) {
-			want_value = true;
-			continue;
-		} else if (strncmp(tok, "-c", 2) == 0) {
-			setting = tok + 2;
-		} else if (strncmp(tok, "--", 2) == 0) {
-			setting = tok + 2;
-		} else {
-			char msg[256];
-			snprintf(msg, sizeof msg, "unsupported option in startup packet: \"%.200s\"", tok);
-			fatal(cl, "0A000", msg);
-			return -1;
-		}
-		char *eq = strchr(setting, '=');
-		if (!eq) {
-			char msg[256];
-			snprintf(msg, sizeof msg, "-c %.200s requires a value", setting);
-			fatal(cl, "42601", msg);
-			return -1;
-		}
-		*eq = '\0';
-		char name[256];
-		size_t i;
-		for (i = 0; setting[i] && i + 1 < sizeof name; i++)
-			name[i] = setting[i] == '-' ? '_' : (char)(setting[i] | (setting[i] >= 'A' && setting[i] <= 'Z' ? 0x20 : 0));
-		name[i] = '\0';
-		session_add_startup(&cl->sess, name, eq + 1);
-	}
-	return 0;
-}
-
-static void on_startup_message(client *cl, const pgw_msg *m)
-{
-	const pgw_startup_message *sm = &m->body.startup_message;
-	gateway *gw = cl->gw->gw;
-	pgw_iter it = pgw_array_iter(&sm->params);
-	pgw_str k, v;
-	const char *options = NULL;
-	char unknown[512] = "";
-	int nunknown = 0;
-	size_t ulen = 0;
-	repl_mode rmode = REPL_NONE;
-	while (pgw_next_pair(&it, &k, &v)) {
-		const char *name = (const char *)k.ptr, *value = (const char *)v.ptr;
-		if (strcmp(name, "user") == 0) {
-			free(cl->user);
-			cl->user = strdup(value);
-		} else if (strcmp(name, "database") == 0) {
-			free(cl->database);
-			cl->database = strdup(value);
-		} else if (strcmp(name, "options") == 0) {
-			options = value;
-		} else if (strcmp(name, "replication") == 0) {
-			if (!repl_parse_mode(value, &rmode)) {
-				char msg[300];
-				snprintf(msg, sizeof msg,
-					 "invalid value for parameter \"replication\": \"%.250s\"", value);
-				send_error_full(cl, "FATAL", "22023", msg, NULL,
-						"Valid values are: \"false\", 0, \"true\", 1, \"database\".");
-				conn_flush_now(&cl->conn);
-				client_close(cl);
-				return;
-			}
-		} else if (strncmp(name, "_pq_.", 5) == 0) {
-			/* Protocol options we do not know: listed back below. */
-			size_t n = k.len + 1;
-			if (ulen + n < sizeof unknown) {
-				memcpy(unknown + ulen, name, n);
-				ulen += n;
-				nunknown++;
-			}
-		}
-	}
-	/* Protocol 3.0 and 3.2 (3.1 was skipped on purpose and is never
-	 * offered). A newer minor, or protocol options we do not know, get
-	 * NegotiateProtocolVersion with what is spoken instead. */
-	uint32_t minor = (uint32_t)sm->protocol & 0xffff;
-	cl->minor = minor >= 2 ? 2 : 0;
-	cl->key_len = cl->minor == 2 ? 32 : 4;
-	if (minor > 2 || nunknown > 0) {
-		pgw_wbuf *w = conn_wbuf(&cl->conn);
-		size_t at = pgw_w_begin(w, 'v');
-		pgw_w_i32(w, (int32_t)PGW_PROTOCOL(3, cl->minor));
-		pgw_w_i32(w, nunknown);
-		pgw_w_bytes(w, unknown, ulen);
-		pgw_w_end(w, at);
-		conn_wrote(&cl->conn);
-	}
-	if (!cl->user || !cl->user[0]) {
-		fatal(cl, "28000", "no PostgreSQL user name specified in startup packet");
-		return;
-	}
-	if (!cl->database || !cl->database[0]) {
-		free(cl->database);
-		cl->database = strdup(cl->user);
-	}
-	/* As in PostgreSQL, the options' -c settings come first and the
-	 * packet's own parameters override them. */
-	if (options && apply_options(cl, options) != 0)
-		return;
-	it = pgw_array_iter(&sm->params);
-	while (pgw_next_pair(&it, &k, &v)) {
-		const char *name = (const char *)k.ptr;
-		if (strcmp(name, "user") != 0 && strcmp(name, "database") != 0 &&
-		    strcmp(name, "options") != 0 && strcmp(name, "replication") != 0 &&
-		    strncmp(name, "_pq_.", 5) != 0)
-			session_add_startup(&cl->sess, name, (const char *)v.ptr);
-	}
-	if (gw->cfg.max_clients > 0 && __atomic_load_n(&gw->total_clients, __ATOMIC_RELAXED) > gw->cfg.max_clients) {
-		fatal(cl, "53300", "sorry, too many clients already");
-		return;
-	}
-	session_refresh(&cl->sess);
-	cl->pooler = router_route(cl->gw->router, cl->database, cl->user);
-	if (!cl->pooler || (rmode != REPL_NONE && repl_init(cl, rmode, &sm->params) != 0)) {
-		fatal(cl, "53200", "out of memory");
-		return;
-	}
-	cl->state = CL_AUTH;
-	client_auth_begin(cl);
-}
-
 void client_auth_ok(client *cl)
 {
 	static const uint8_t auth_ok[9] = {'R', 0, 0, 0, 8, 0, 0, 0, 0};
@@ -1182,187 +1045,9 @@ void client_auth_ok(client *cl)
 		start_login(cl);
 }
 
-/*
- * A CancelRequest goes to the worker(s) whose client it may name; its own
- * connection stays open until each has answered, as PostgreSQL closes it
- * only once the backend is signalled: a client that waits for the close
- * (libpq's PQcancel does) knows its next statement is not the one hit.
- */
-typedef struct cancel_task {
-	int32_t pid;
-	uint8_t key[256];
-	size_t key_len;
-	worker *from; /* where the cancel connection lives ... */
-	uint32_t from_conn; /* ... and its conn_id there */
-} cancel_task;
-
-static void run_cancel_answered(worker *w, void *arg)
-{
-	cancel_task *t = arg;
-	gw_worker *gw = (gw_worker *)w;
-	for (client *cl = gw->clients; cl; cl = cl->next) {
-		if (cl->conn_id == t->from_conn && cl->cancel_waits > 0) {
-			if (--cl->cancel_waits == 0)
-				client_close(cl); /* PostgreSQL's only answer */
-			break;
-		}
-	}
-	free(t);
-}
-
-/* The cancel has reached the server, or there was nothing to cancel. */
-static void cancel_answered(void *arg)
-{
-	cancel_task *t = arg;
-	if (worker_post(t->from, run_cancel_answered, t) != 0)
-		free(t); /* the cancel connection goes with its worker */
-}
-
-static void client_cancel(gw_worker *gw, cancel_task *t);
-
-static void run_cancel(worker *w, void *arg)
-{
-	client_cancel((gw_worker *)w, arg);
-}
-
-static void on_cancel_request(client *cl, const pgw_cancel_request *cr)
-{
-	gateway *gw = cl->gw->gw;
-	/* A pid of the gateway's own names the worker; in session mode the
-	 * client was given its server connection's pid, so every worker looks. */
-	int first = 0, last = gw->nworkers - 1;
-	if (gw->cfg.mode != POOL_MODE_SESSION)
-		first = last = (int)((uint32_t)cr->pid >> 24);
-	if (first == last)
-		log_debug("client %u: cancel request for worker %d", cl->conn_id, first);
-	conn_read_stop(&cl->conn);
-	for (int i = first; i <= last && i < gw->nworkers; i++) {
-		cancel_task *t = malloc(sizeof *t);
-		if (!t)
-			break;
-		t->pid = cr->pid;
-		t->key_len = cr->key.len;
-		memcpy(t->key, cr->key.ptr, cr->key.len);
-		t->from = &cl->gw->w;
-		t->from_conn = cl->conn_id;
-		if (worker_post(&gw->workers[i].w, run_cancel, t) != 0)
-			free(t);
-		else
-			cl->cancel_waits++;
-	}
-	if (cl->cancel_waits == 0)
-		client_close(cl);
-}
-
-static void client_cancel(gw_worker *gw, cancel_task *t)
-{
-	for (client *cl = gw->clients; cl; cl = cl->next) {
-		if (cl->pid != t->pid || cl->state != CL_READY)
-			continue;
-		/* Constant time: a wrong key learns nothing from the timing. */
-		uint8_t diff = t->key_len != cl->key_len;
-		for (size_t i = 0; i < cl->key_len; i++)
-			diff |= (uint8_t)(cl->key[i] ^ (i < t->key_len ? t->key[i] : 0));
-		/* In session mode a client's pid is its server's, which may equal
-		 * a pid the gateway made for another client: the key decides. */
-		if (diff != 0)
-			continue;
-		if (cl->repl) {
-			repl_cancel(cl, cancel_answered, t); /* what it runs is the server's to know */
-			return;
-		}
-		if (cl->be && (cl->req_count > 0 || cl->pq_count > 0)) {
-			/* A query that ends before the signal comes leaves it to an
-			 * idle backend, which ignores it; nothing else is sent on
-			 * that connection until then. */
-			backend_cancel(cl->be, cancel_answered, t);
-			return;
-		}
-		if (cl->waiting) {
-			/* Its request never reached a server: it ends here, as a
-			 * cancelled statement does. */
-			cl->pooler->ops->cancel_wait(cl->pooler, &cl->waiter);
-			pgw_error err = {.severity = PGW_SEV_ERROR};
-			memcpy(err.sqlstate, "57014", 6);
-			snprintf(err.message, sizeof err.message, "canceling statement due to user request");
-			on_granted(&cl->waiter, NULL, &err, NULL, 0);
-		}
-		break;
-	}
-	cancel_answered(t); /* nothing running: nothing to cancel */
-}
-
 /* ---- client messages */
 
 typedef client_step step;
-
-/* SSLRequest: 'S' and a TLS handshake when TLS is configured, else 'N'. */
-static step on_ssl_request(client *cl, size_t used)
-{
-	SSL_CTX *ctx = cl->gw->gw->tls_ctx;
-	if (cl->ssl_done || cl->conn.ssl) {
-		/* PostgreSQL reads a second one as a protocol version. */
-		fatal(cl, "0A000", "unsupported frontend protocol 1234.5679: server supports 3.0 to 3.2");
-		return STEP_CLOSED;
-	}
-	cl->ssl_done = true;
-	if (!ctx) {
-		static const uint8_t no = 'N';
-		conn_write(&cl->conn, &no, 1);
-		return STEP_DONE;
-	}
-	/* Bytes behind the request were sent in the clear before TLS: a
-	 * man in the middle could have put them there (CVE-2021-23222). */
-	if (pgw_rbuf_len(&cl->conn.in) > used) {
-		send_error_detail(cl, "FATAL", "08P01", "received unencrypted data after SSL request",
-				  "This could be either a client-software bug or evidence of an "
-				  "attempted man-in-the-middle attack.");
-		conn_flush_now(&cl->conn);
-		client_close(cl);
-		return STEP_CLOSED;
-	}
-	static const uint8_t yes = 'S';
-	conn_write(&cl->conn, &yes, 1);
-	conn_flush_now(&cl->conn);
-	if (cl->state == CL_CLOSED)
-		return STEP_CLOSED;
-	if (conn_pending(&cl->conn) || conn_start_tls(&cl->conn, ctx) != 0) {
-		log_warning("client %u: could not start TLS", cl->conn_id);
-		client_close(cl);
-		return STEP_CLOSED;
-	}
-	return STEP_DONE;
-}
-
-static step on_startup_packet(client *cl, const pgw_msg *m, size_t used)
-{
-	static const uint8_t no = 'N';
-	switch (m->id) {
-	case PGW_MSG_SSL_REQUEST:
-		return on_ssl_request(cl, used);
-	case PGW_MSG_GSSENC_REQUEST:
-		if (cl->gss_done) {
-			fatal(cl, "0A000",
-			      "unsupported frontend protocol 1234.5680: server supports 3.0 to 3.2");
-			return STEP_CLOSED;
-		}
-		cl->gss_done = true;
-		conn_write(&cl->conn, &no, 1);
-		return STEP_DONE;
-	case PGW_MSG_CANCEL_REQUEST:
-		on_cancel_request(cl, &m->body.cancel_request);
-		return STEP_CLOSED; /* closed, or read no more until it is */
-	case PGW_MSG_STARTUP_MESSAGE:
-		on_startup_message(cl, m);
-		return cl->state == CL_CLOSED ? STEP_CLOSED : STEP_DONE;
-	default:
-		/* A TLS ClientHello after an SSLRequest was refused, or with no
-		 * TLS configured: what PostgreSQL does with a length it cannot
-		 * accept. */
-		client_close(cl);
-		return STEP_CLOSED;
-	}
-}
 
 /* Forward a Query or FunctionCall, borrowing a connection if needed. */
 static step forward(client *cl, const pgw_msg *m, request_kind kind)
@@ -1583,7 +1268,7 @@ static void process(client *cl)
 		}
 		step s;
 		if (cl->state == CL_STARTUP) {
-			s = on_startup_packet(cl, &m, used);
+			s = client_startup_packet(cl, &m, used);
 		} else if (cl->state == CL_AUTH) {
 			client_auth_message(cl, &m);
 			s = cl->state == CL_CLOSED ? STEP_CLOSED : STEP_DONE;
@@ -1601,31 +1286,12 @@ static void process(client *cl)
 	}
 }
 
-/* Direct TLS: a ClientHello where the startup packet should be. Peeked,
- * so OpenSSL reads it from the socket itself. */
-static bool start_direct_tls(client *cl)
-{
-	SSL_CTX *ctx = cl->gw->gw->tls_ctx;
-	if (!ctx || cl->conn.ssl || cl->ssl_done || pgw_rbuf_len(&cl->conn.in) > 0)
-		return true;
-	uint8_t first;
-	ssize_t n = recv(cl->conn.fd, &first, 1, MSG_PEEK);
-	if (n != 1 || first != PGW_TLS_HANDSHAKE_BYTE)
-		return true;
-	cl->ssl_done = cl->direct_tls = true;
-	if (conn_start_tls(&cl->conn, ctx) != 0) {
-		client_close(cl);
-		return false;
-	}
-	return true;
-}
-
 static void on_readable(net_conn *c)
 {
 	client *cl = c->owner;
 	if (cl->blocked)
 		return; /* a TLS read fed while waiting for the server side */
-	if (cl->state == CL_STARTUP && !start_direct_tls(cl))
+	if (cl->state == CL_STARTUP && !client_start_direct_tls(cl))
 		return;
 	ssize_t n = conn_fill(c, cl->dec.need);
 	if (n == 0) {

@@ -205,6 +205,13 @@ void client_close_all(gw_worker *gw);
 void client_free_closed(gw_worker *gw);
 /* Close at once (what is queued for the client is dropped). */
 void client_close(client *cl);
+/* An ErrorResponse (or a NoticeResponse's worth of fields) as PostgreSQL
+ * words it; detail and hint may be NULL. */
+void client_send_error(client *cl, const char *severity, const char *sqlstate, const char *msg,
+		       const char *detail, const char *hint);
+/* The client waits for a server connection: its request ends there with
+ * PostgreSQL's 57014, as a cancelled statement would (cancel.c). */
+void client_cancel_waiting(client *cl);
 /* FATAL, then close once it is written. */
 void client_fatal(client *cl, const char *sqlstate, const char *msg, const char *detail);
 
