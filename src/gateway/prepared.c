@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hash.h"
+
 static uint64_t next_uid = 0;
 
 prep_stmt *prep_new(const char *name, size_t name_len, const uint8_t *key, size_t key_len)
@@ -49,12 +51,9 @@ void prep_unref(prep_stmt *s)
 	free(s);
 }
 
-static uint32_t name_hash(const char *name, size_t len)
+static uint64_t name_hash(const char *name, size_t len)
 {
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (uint8_t)name[i]) * 16777619u;
-	return h;
+	return pgw_hash(name, len);
 }
 
 prep_stmt *prep_find(const prep_table *t, const char *name, size_t len)

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/hash.h"
 #include "sql/stmt.h"
 
 #define PLAIN_MAX_STMTS 16
@@ -202,20 +203,11 @@ void rhold_fill(rhold_settings *s, Query__ExecuteOptions *o)
 	o->session_settings = s->n ? s->ptrs : NULL;
 }
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 1099511628211ull;
-	return h;
-}
-
 uint64_t rhold_key(const char *database, const char *user, const char *sql, size_t len)
 {
-	uint64_t h = 1469598103934665603ull;
-	h = fnv(h, database, strlen(database) + 1);
-	h = fnv(h, user, strlen(user) + 1);
-	h = fnv(h, sql, len);
+	uint64_t h = pgw_hash_add(PGW_HASH_SEED, database, strlen(database) + 1);
+	h = pgw_hash_add(h, user, strlen(user) + 1);
+	h = pgw_hash_end(pgw_hash_add(h, sql, len));
 	return h ? h : 1;
 }
 

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hash.h"
+
 static void entry_free(session_entry *e)
 {
 	free(e->name);
@@ -250,12 +252,10 @@ int session_refresh(session *s)
 	free(s->sync_sql);
 	s->sync_sql = buf;
 	s->sync_len = len;
-	/* FNV-1a; 0 is kept for "nothing set". */
+	/* 0 is kept for "nothing set". */
 	uint64_t h = 0;
 	if (len) {
-		h = 1469598103934665603ull;
-		for (size_t i = 0; i < len; i++)
-			h = (h ^ (uint8_t)buf[i]) * 1099511628211ull;
+		h = pgw_hash(buf, len);
 		if (h == 0)
 			h = 1;
 	}

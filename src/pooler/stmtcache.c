@@ -8,24 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* FNV-1a over 8 bytes at a time, then a final mix: keys are query texts,
- * hashed once per Parse, never on the row path. */
+#include "common/hash.h"
+
 uint64_t stmt_key_hash(const uint8_t *bytes, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-	size_t i = 0;
-	for (; i + 8 <= len; i += 8) {
-		uint64_t w;
-		memcpy(&w, bytes + i, 8);
-		h = (h ^ w) * 0x100000001b3ull;
-		h ^= h >> 29;
-	}
-	for (; i < len; i++)
-		h = (h ^ bytes[i]) * 0x100000001b3ull;
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	return h;
+	return pgw_hash(bytes, len);
 }
 
 static void unlink_recency(stmtcache *c, stmtcache_entry *e)
