@@ -97,15 +97,26 @@ static bool group_reserve(pool_group *g)
 	return false;
 }
 
+static void set_waiting_to(pool *p, int n)
+{
+	pool_group *g = p->group;
+	int was = __atomic_exchange_n(&g->waiting[p->w->index], n, __ATOMIC_RELAXED);
+	if ((was > 0) != (n > 0))
+		__atomic_add_fetch(&g->workers_waiting, n > 0 ? 1 : -1, __ATOMIC_RELAXED);
+}
+
 static void set_waiting(pool *p)
 {
-	__atomic_store_n(&p->group->waiting[p->w->index], p->nwaiting, __ATOMIC_RELAXED);
+	set_waiting_to(p, p->nwaiting);
 }
 
 /* Another worker whose clients wait, or -1. */
 static int worker_in_need(pool *p)
 {
 	pool_group *g = p->group;
+	/* Checked on every release: mostly nobody waits anywhere. */
+	if (__atomic_load_n(&g->workers_waiting, __ATOMIC_RELAXED) <= 0)
+		return -1;
 	for (int i = 0; i < POOL_MAX_WORKERS; i++)
 		if (i != p->w->index && __atomic_load_n(&g->waiting[i], __ATOMIC_RELAXED) > 0 &&
 		    __atomic_load_n(&g->workers[i], __ATOMIC_ACQUIRE))
@@ -800,7 +811,7 @@ pool *pool_new(worker *w, const pool_config *cfg, const char *database, const ch
 void pool_free(pool *p)
 {
 	__atomic_store_n(&p->group->workers[p->w->index], NULL, __ATOMIC_RELEASE);
-	__atomic_store_n(&p->group->waiting[p->w->index], 0, __ATOMIC_RELAXED);
+	set_waiting_to(p, 0);
 	ev_timer_stop(p->w->loop, &p->maintenance);
 	ev_timer_stop(p->w->loop, &p->donate_soon);
 	ev_timer_stop(p->w->loop, &p->close_soon);

@@ -92,6 +92,7 @@ typedef struct pool_group {
 	int logged; /* the learned limit was logged (atomic; reset when forgotten) */
 	int open;		      /* connections open or opening, all workers (atomic) */
 	int waiting[POOL_MAX_WORKERS]; /* each worker's queued clients (atomic) */
+	int workers_waiting;	       /* how many of those are above 0 (atomic) */
 	pool *pools[POOL_MAX_WORKERS];	/* set once by each worker */
 	worker *workers[POOL_MAX_WORKERS];
 	struct pool_group *next;
