@@ -131,7 +131,31 @@ void rpc_bq_clear(rpc_bq *q)
 	q->bytes = 0;
 }
 
-/* protobuf-c packs through this: straight into the queue's blocks. */
+/* n contiguous bytes at the queue's end, counted as queued; NULL when n
+ * is more than a block holds (or out of memory). */
+static uint8_t *bq_reserve(rpc_bq *q, size_t n)
+{
+	if (n > (1u << 20) - sizeof(rpc_blk))
+		return NULL;
+	rpc_blk *t = q->tail;
+	if (!t || blk_room(t) < n) {
+		t = blk_new(n + sizeof(rpc_blk));
+		if (!t)
+			return NULL;
+		if (q->tail)
+			q->tail->next = t;
+		else
+			q->head = t;
+		q->tail = t;
+	}
+	uint8_t *at = t->data + t->off + t->len;
+	t->len += n;
+	q->bytes += n;
+	return at;
+}
+
+/* protobuf-c packs big messages through this, straight into the queue's
+ * blocks. */
 typedef struct bq_sink {
 	ProtobufCBuffer base;
 	rpc_bq *q;
@@ -153,6 +177,14 @@ int rpc_pack_message(rpc_bq *q, const ProtobufCMessage *msg)
 		return -1;
 	}
 	uint8_t hdr[5] = {0, (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
+	/* Most messages fit a block: packed there in one pass, instead of
+	 * field by field through the sink. */
+	uint8_t *at = bq_reserve(q, sizeof hdr + n);
+	if (at) {
+		memcpy(at, hdr, sizeof hdr);
+		protobuf_c_message_pack(msg, at + sizeof hdr);
+		return 0;
+	}
 	if (rpc_bq_append(q, hdr, sizeof hdr) != 0)
 		return -1;
 	bq_sink s = {.base = {.append = bq_sink_append}, .q = q, .failed = 0};
